@@ -1,0 +1,109 @@
+# sandboxd build. GNU make; `make -j2` safe. See README.md.
+#
+#   make            bin/sbxlet, bin/sandboxd-o
+#   make test       install missing deps, build, run every test (incl. check)
+#   make check      unit tests under ASan+UBSan and under TSan
+#   make up / down  start / stop the whole system on the embedded defaults
+#   make bench-http wrk against sbxlet and nginx, side by side
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+BUILD ?= build
+BIN ?= bin
+CXX := g++
+CC := gcc
+OPT ?= -O2
+SAN ?=
+PKGS := simdjson libcurl
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+LLHTTP_SRC := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+
+CPPFLAGS := -Isrc -I$(LLHTTP_INC) $(PKG_CFLAGS)
+CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -Werror $(SAN) -MMD -MP
+# llhttp is generated C code from Debian; compiled as is, warnings not ours.
+CFLAGS := $(OPT) -g $(SAN) -MMD -MP -w
+LDFLAGS := $(SAN)
+LDLIBS := $(PKG_LIBS) -lpthread
+
+LIB_SRCS := $(shell find src -name '*.cpp' -not -path 'src/cmd/*' | sort)
+LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
+LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+TEST_SRCS := $(shell find tests -name '*_test.cpp' | sort) tests/main.cpp
+TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
+
+LIBSBX := $(BUILD)/libsbx.a
+DAEMONS := $(BIN)/sbxlet $(BIN)/sandboxd-o
+UNIT_TESTS := $(BUILD)/unit_tests
+
+.PHONY: all deps test unit check check-asan check-tsan up down bench-http clean format
+
+all: $(DAEMONS)
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(@D)
+	$(CC) -I$(LLHTTP_INC) $(CFLAGS) -c $< -o $@
+
+$(LIBSBX): $(LIB_OBJS) $(LLHTTP_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/%: $(BUILD)/src/cmd/%.o $(LIBSBX)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(UNIT_TESTS): $(TEST_OBJS) $(LIBSBX)
+	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+deps:
+	@tools/deps.sh
+
+# `make test` first installs what is missing, then re-enters make so that
+# pkg-config sees the freshly installed libraries.
+test:
+	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory check
+
+unit: $(UNIT_TESTS) $(DAEMONS)
+	$(UNIT_TESTS)
+
+check: check-asan check-tsan
+
+check-asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" build/asan/unit_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/unit_tests
+
+check-tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan BIN=build/tsan/bin OPT=-O1 \
+	  SAN="-fsanitize=thread" build/tsan/unit_tests
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/unit_tests
+
+up:
+	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
+	@$(MAKE) --no-print-directory all
+	@tools/up.sh
+
+down:
+	@tools/down.sh
+
+bench-http: $(BIN)/sbxlet
+	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
+	bench/http.sh
+
+format:
+	clang-format -i $$(find src tests -name '*.h' -o -name '*.cpp')
+
+clean:
+	rm -rf build bin
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(LLHTTP_OBJS:.o=.d) $(BUILD)/src/cmd/sbxlet.d $(BUILD)/src/cmd/sandboxd-o.d
