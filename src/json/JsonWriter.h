@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sbx::json {
@@ -29,14 +30,14 @@ class JsonWriter {
   JsonWriter& value(const char* s) { return value(std::string_view(s)); }
   JsonWriter& value(const std::string& s) { return value(std::string_view(s)); }
   JsonWriter& value(bool b);
-  JsonWriter& value(int v) { return value(static_cast<int64_t>(v)); }
-  JsonWriter& value(long v) { return value(static_cast<int64_t>(v)); }
-  JsonWriter& value(long long v) { return value(static_cast<int64_t>(v)); }
-  JsonWriter& value(unsigned v) { return value(static_cast<uint64_t>(v)); }
-  JsonWriter& value(unsigned long v) { return value(static_cast<uint64_t>(v)); }
-  JsonWriter& value(unsigned long long v) { return value(static_cast<uint64_t>(v)); }
-  JsonWriter& value(int64_t v, int /*tag*/ = 0);
-  JsonWriter& value(uint64_t v, int /*tag*/ = 0);
+  // One overload per builtin integer type (int64_t/uint64_t are one of
+  // these), so every integer argument resolves without ambiguity.
+  JsonWriter& value(int v) { return writeInt(v); }
+  JsonWriter& value(long v) { return writeInt(v); }
+  JsonWriter& value(long long v) { return writeInt(v); }
+  JsonWriter& value(unsigned v) { return writeUint(v); }
+  JsonWriter& value(unsigned long v) { return writeUint(v); }
+  JsonWriter& value(unsigned long long v) { return writeUint(v); }
   // Non-finite doubles are written as null (JSON has no NaN/Inf).
   JsonWriter& value(double v);
   JsonWriter& null();
@@ -64,6 +65,8 @@ class JsonWriter {
 
  private:
   void beforeValue();
+  JsonWriter& writeInt(int64_t v);
+  JsonWriter& writeUint(uint64_t v);
 
   std::string out_;
   // One entry per open container: true while no element has been written.
