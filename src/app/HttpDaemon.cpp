@@ -1,0 +1,133 @@
+#include "app/HttpDaemon.h"
+
+#include <signal.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+
+#include "json/JsonWriter.h"
+#include "log/Log.h"
+#include "reactor/SignalWatcher.h"
+
+namespace sbx::app {
+
+namespace {
+
+void printHelp(const DaemonInfo& info) {
+  std::printf(
+      "%s: %s\n\n"
+      "usage: %s [--http-addr ADDR] [--shutdown-grace SECONDS]\n\n"
+      "  --http-addr ADDR         listen address, e.g. :8080, 127.0.0.1:8080, [::1]:8080\n"
+      "                           (default %s)\n"
+      "  --shutdown-grace SECONDS time in-flight requests get after SIGTERM (default 10)\n"
+      "  --help                   this text\n",
+      info.name.c_str(), info.description.c_str(), info.name.c_str(), info.defaultAddr.c_str());
+}
+
+}  // namespace
+
+bool parseDaemonFlags(const DaemonInfo& info, int argc, char** argv, DaemonFlags& flags,
+                      int& exitCode) {
+  flags.httpAddr = info.defaultAddr;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool hasValue = false;
+    if (size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      hasValue = true;
+    }
+    auto takeValue = [&]() -> bool {
+      if (hasValue) return true;
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s: %s needs a value\n", info.name.c_str(), arg.c_str());
+        return false;
+      }
+      value = argv[++i];
+      return true;
+    };
+    if (arg == "--help" || arg == "-h") {
+      printHelp(info);
+      exitCode = 0;
+      return false;
+    } else if (arg == "--http-addr") {
+      if (!takeValue()) {
+        exitCode = 2;
+        return false;
+      }
+      auto parsed = http::parseListenAddress(value);
+      if (!parsed) {
+        std::fprintf(stderr, "%s: --http-addr: %s\n", info.name.c_str(), parsed.message().c_str());
+        exitCode = 2;
+        return false;
+      }
+      flags.httpAddr = value;
+    } else if (arg == "--shutdown-grace") {
+      if (!takeValue()) {
+        exitCode = 2;
+        return false;
+      }
+      unsigned secs = 0;
+      auto r = std::from_chars(value.data(), value.data() + value.size(), secs);
+      if (value.empty() || r.ec != std::errc() || r.ptr != value.data() + value.size() ||
+          secs > 3600) {
+        std::fprintf(stderr, "%s: --shutdown-grace: expected seconds (0-3600), got \"%s\"\n",
+                     info.name.c_str(), value.c_str());
+        exitCode = 2;
+        return false;
+      }
+      flags.shutdownGrace = std::chrono::seconds(secs);
+    } else {
+      std::fprintf(stderr, "%s: unknown flag %s (see --help)\n", info.name.c_str(), arg.c_str());
+      exitCode = 2;
+      return false;
+    }
+  }
+  return true;
+}
+
+int runHttpDaemon(const DaemonInfo& info, const DaemonFlags& flags,
+                  const std::function<void(EventLoop&, http::Router&)>& addRoutes) {
+  SignalWatcher::ignoreSigpipe();
+  EventLoop loop;
+  http::Router router;
+  http::FdAccessLog accessLog(loop);
+  http::HttpServer server(loop, router, http::HttpServerOptions{}, &accessLog);
+
+  bool draining = false;
+  // Constructed before any worker thread exists, so every thread inherits
+  // the blocked mask and signals arrive only through the signalfd.
+  SignalWatcher signals(loop, {SIGTERM, SIGINT}, [&](int sig) {
+    if (draining) {
+      logWarn("second signal, stopping now", {{"signal", strsignal(sig)}});
+      loop.stop();
+      return;
+    }
+    draining = true;
+    logInfo("shutting down", {{"signal", strsignal(sig)}});
+    server.shutdown(flags.shutdownGrace, [&] { loop.stop(); });
+  });
+
+  static const std::string kHealthy =
+      json::JsonWriter().beginObject().kv("ok", true).endObject().take();
+  router.add("GET", "/healthz",
+             [](const http::ExchangePtr& ex) { ex->respond(200, kHealthy); });
+  if (addRoutes) addRoutes(loop, router);
+
+  Status st = server.listen(flags.httpAddr);
+  if (!st) {
+    logError("cannot listen", {{"addr", flags.httpAddr}, {"error", st.message()}});
+    return 1;
+  }
+  logInfo("listening", {{"daemon", info.name},
+                        {"addr", flags.httpAddr},
+                        {"port", std::to_string(server.port())}});
+  loop.run();
+  accessLog.flush();
+  logInfo("stopped", {{"daemon", info.name}});
+  return 0;
+}
+
+}  // namespace sbx::app
