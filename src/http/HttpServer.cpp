@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "http/HttpConnection.h"
+#include "json/JsonWriter.h"
 
 namespace sbx::http {
 
@@ -148,12 +149,13 @@ void HttpServer::onAcceptable() {
 void HttpServer::rejectOverCap(int rawFd) {
   Fd fd(rawFd);
   ++counters_.rejectedOverCap;
-  static const char kResponse[] =
-      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-      "Content-Length: 44\r\nConnection: close\r\n\r\n"
-      "{\"error\":\"too many connections, retry later\"}";
+  static const std::string kResponse = [] {
+    std::string body = json::errorBody("too many connections, retry later");
+    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  }();
   // Best effort: a fresh socket's send buffer takes this whole.
-  ssize_t n = ::send(fd.get(), kResponse, sizeof kResponse - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  ssize_t n = ::send(fd.get(), kResponse.data(), kResponse.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   (void)n;
   ::shutdown(fd.get(), SHUT_WR);
 }

@@ -44,14 +44,21 @@ bool isJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r
 JsonKind JsonCursor::kind() const {
   if (!exists_) return JsonKind::Absent;
   switch (el_.type()) {
-    case dom::element_type::ARRAY: return JsonKind::Array;
-    case dom::element_type::OBJECT: return JsonKind::Object;
+    case dom::element_type::ARRAY:
+      return JsonKind::Array;
+    case dom::element_type::OBJECT:
+      return JsonKind::Object;
     case dom::element_type::INT64:
-    case dom::element_type::UINT64: return JsonKind::Integer;
-    case dom::element_type::DOUBLE: return JsonKind::Double;
-    case dom::element_type::STRING: return JsonKind::String;
-    case dom::element_type::BOOL: return JsonKind::Bool;
-    case dom::element_type::NULL_VALUE: return JsonKind::Null;
+    case dom::element_type::UINT64:
+      return JsonKind::Integer;
+    case dom::element_type::DOUBLE:
+      return JsonKind::Double;
+    case dom::element_type::STRING:
+      return JsonKind::String;
+    case dom::element_type::BOOL:
+      return JsonKind::Bool;
+    case dom::element_type::NULL_VALUE:
+      return JsonKind::Null;
   }
   return JsonKind::Absent;
 }
@@ -196,8 +203,8 @@ void JsonCursor::forEach(const std::function<void(const JsonCursor&)>& fn) const
     fail("expected array");
     return;
   }
-  const size_t maxItems = reader_ != nullptr ? reader_->limits().maxArrayItems
-                                             : std::numeric_limits<size_t>::max();
+  const size_t maxItems =
+      reader_ != nullptr ? reader_->limits().maxArrayItems : std::numeric_limits<size_t>::max();
   if (arr.size() > maxItems) {
     fail("too many items (max " + std::to_string(maxItems) + ")");
     return;
@@ -245,7 +252,9 @@ Result<JsonCursor> JsonReader::parse(std::string_view text) {
     return Error(error_);
   }
   // simdjson counts the root scope as one level of its max_depth: a limit of
-  // N nested containers needs max_depth N + 1. The parser keeps max_depth
+  // N nested containers needs max_depth N + 1. (simdjson does not count an
+  // empty [] or {} as a level, so one may sit at depth N + 1; it holds no
+  // values, so the limit still bounds the work done on the document.) The parser keeps max_depth
   // when it grows its capacity, but (re)allocate explicitly so the limit is
   // always ours.
   const size_t simdDepth = limits_.maxDepth + 1;

@@ -80,8 +80,8 @@ class JsonCursor {
   // Not an object → "<path>: expected object".
   void forEachMember(const std::function<void(std::string_view, const JsonCursor&)>& fn) const;
 
-  // Records a custom error for this value: "<path>: <what>" (or just <what>
-  // at the root). Use for domain errors that still name the field.
+  // Records a custom error for this value: "<path>: <what>" ("request body:
+  // <what>" at the root). Use for domain errors that still name the field.
   void fail(std::string_view what) const;
 
  private:

@@ -63,12 +63,18 @@ inline size_t utf8Sequence(const unsigned char* s, size_t i, size_t n, size_t* b
     need = 1;
   } else if (c >= 0xE0 && c <= 0xEF) {
     need = 2;
-    if (c == 0xE0) lo = 0xA0;       // overlong
-    else if (c == 0xED) hi = 0x9F;  // UTF-16 surrogates
+    if (c == 0xE0) {
+      lo = 0xA0;  // overlong
+    } else if (c == 0xED) {
+      hi = 0x9F;  // UTF-16 surrogates
+    }
   } else if (c >= 0xF0 && c <= 0xF4) {
     need = 3;
-    if (c == 0xF0) lo = 0x90;       // overlong
-    else if (c == 0xF4) hi = 0x8F;  // > U+10FFFF
+    if (c == 0xF0) {
+      lo = 0x90;  // overlong
+    } else if (c == 0xF4) {
+      hi = 0x8F;  // > U+10FFFF
+    }
   } else {
     // Stray continuation byte, C0/C1 (always overlong) or F5..FF.
     *bad = 1;
@@ -116,13 +122,27 @@ void JsonWriter::appendQuoted(std::string& out, std::string_view sv) {
     const unsigned char c = s[i];
     if (kClass[c] == kEscape) {
       switch (c) {
-        case '"': out.append("\\\""); break;
-        case '\\': out.append("\\\\"); break;
-        case '\n': out.append("\\n"); break;
-        case '\r': out.append("\\r"); break;
-        case '\t': out.append("\\t"); break;
-        case '\b': out.append("\\b"); break;
-        case '\f': out.append("\\f"); break;
+        case '"':
+          out.append("\\\"");
+          break;
+        case '\\':
+          out.append("\\\\");
+          break;
+        case '\n':
+          out.append("\\n");
+          break;
+        case '\r':
+          out.append("\\r");
+          break;
+        case '\t':
+          out.append("\\t");
+          break;
+        case '\b':
+          out.append("\\b");
+          break;
+        case '\f':
+          out.append("\\f");
+          break;
         default: {
           const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
           out.append(esc, sizeof(esc));

@@ -83,6 +83,7 @@ EventLoop::~EventLoop() {
   // Run what was deferred so deferred deletions are not leaked.
   runPosted();
   runDeferred();
+  timers_.clear();
 }
 
 void EventLoop::assertInLoopThread() const {

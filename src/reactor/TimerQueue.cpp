@@ -102,6 +102,21 @@ bool TimerQueue::cancel(TimerId id) {
   return true;
 }
 
+void TimerQueue::clear() {
+  std::vector<Callback> dying;
+  dying.reserve(heap_.size());
+  for (uint32_t index : heap_) {
+    Slot& s = slots_[index];
+    dying.push_back(std::move(s.cb));
+    s.cb = nullptr;
+    s.heapIndex = UINT32_MAX;
+    ++s.generation;
+    freeSlots_.push_back(index);
+  }
+  heap_.clear();
+  dying.clear();
+}
+
 std::optional<TimePoint> TimerQueue::nextDeadline() const {
   if (heap_.empty()) return std::nullopt;
   return slots_[heap_[0]].deadline;

@@ -49,6 +49,11 @@ class TimerQueue {
 
   size_t size() const { return heap_.size(); }
 
+  // Drops every timer. Callbacks are destroyed after the queue is already
+  // empty, so a callback whose captures cancel timers (RAII handles) finds a
+  // consistent queue.
+  void clear();
+
  private:
   struct Slot {
     TimePoint deadline;
