@@ -40,7 +40,7 @@ LIBSBX := $(BUILD)/libsbx.a
 DAEMONS := $(BIN)/sbxlet $(BIN)/sandboxd-o
 UNIT_TESTS := $(BUILD)/unit_tests
 
-.PHONY: all deps test unit check check-asan check-tsan up down bench-http clean format
+.PHONY: all deps test unit check check-asan check-tsan sanitizer-builds up down bench-http clean format
 
 all: $(DAEMONS)
 
@@ -66,26 +66,35 @@ $(UNIT_TESTS): $(TEST_OBJS) $(LIBSBX)
 deps:
 	@tools/deps.sh
 
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TSAN_FLAGS := -fsanitize=thread
+
 # `make test` first installs what is missing, then re-enters make so that
-# pkg-config sees the freshly installed libraries.
+# pkg-config sees the freshly installed libraries. It builds the daemons and
+# three flavours of the unit tests (plain, ASan+UBSan, TSan), then runs every
+# suite and the daemon integration test (tools/run-tests.sh), ending with
+# one "N passed, M failed" line.
 test:
 	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory $(DAEMONS) $(UNIT_TESTS)
+	@$(MAKE) --no-print-directory sanitizer-builds
+	@tools/run-tests.sh
 
-unit: $(UNIT_TESTS) $(DAEMONS)
+sanitizer-builds:
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 SAN="$(ASAN_FLAGS)" build/asan/unit_tests
+	@$(MAKE) --no-print-directory BUILD=build/tsan BIN=build/tsan/bin OPT=-O1 SAN="$(TSAN_FLAGS)" build/tsan/unit_tests
+
+unit: $(UNIT_TESTS)
 	$(UNIT_TESTS)
 
 check: check-asan check-tsan
 
 check-asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 \
-	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" build/asan/unit_tests
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/unit_tests
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 SAN="$(ASAN_FLAGS)" build/asan/unit_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit_tests
 
 check-tsan:
-	@$(MAKE) --no-print-directory BUILD=build/tsan BIN=build/tsan/bin OPT=-O1 \
-	  SAN="-fsanitize=thread" build/tsan/unit_tests
+	@$(MAKE) --no-print-directory BUILD=build/tsan BIN=build/tsan/bin OPT=-O1 SAN="$(TSAN_FLAGS)" build/tsan/unit_tests
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/unit_tests
 
 up:

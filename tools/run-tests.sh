@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs every test suite that `make test` built and prints one closing line,
+# "N passed, M failed", summed over all suites (doctest counts test cases).
+#   unit        build/unit_tests
+#   asan+ubsan  build/asan/unit_tests
+#   tsan        build/tsan/unit_tests
+#   daemons     tests/integration/daemons_test.sh (the real binaries)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+total_pass=0
+total_fail=0
+status=0
+
+run_doctest() {  # run_doctest NAME BINARY [ENV...]
+  local name=$1 bin=$2
+  shift 2
+  local out
+  out=$(mktemp)
+  echo "== $name: $bin"
+  env "$@" "$bin" 2>&1 | tee "$out" | tail -4
+  local rc=${PIPESTATUS[0]}
+  local line
+  line=$(grep '^\[doctest\] test cases:' "$out" | tail -1)
+  local p f
+  p=$(echo "$line" | sed -n 's/.*| *\([0-9]*\) passed.*/\1/p')
+  f=$(echo "$line" | sed -n 's/.*| *\([0-9]*\) failed.*/\1/p')
+  if [ -z "$p" ] || [ "$rc" -ne 0 ]; then
+    # A crash or sanitizer abort leaves no summary: count the suite as failed.
+    [ -n "$p" ] || p=0
+    [ -n "$f" ] && [ "$f" -gt 0 ] || f=1
+    grep -E 'ERROR|Sanitizer|runtime error' "$out" | head -20
+    status=1
+  fi
+  total_pass=$((total_pass + p))
+  total_fail=$((total_fail + f))
+  rm -f "$out"
+}
+
+run_script() {  # run_script NAME SCRIPT
+  local name=$1 script=$2
+  echo "== $name: $script"
+  local out
+  out=$(mktemp)
+  "$script" 2>&1 | tee "$out" | tail -20
+  local rc=${PIPESTATUS[0]}
+  local line p f
+  line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+  p=$(echo "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
+  f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+  [ -n "$p" ] || p=0
+  [ -n "$f" ] || f=0
+  if [ "$rc" -ne 0 ]; then
+    status=1
+    [ "$f" -gt 0 ] || f=1
+  fi
+  total_pass=$((total_pass + p))
+  total_fail=$((total_fail + f))
+  rm -f "$out"
+}
+
+run_doctest unit build/unit_tests
+run_doctest asan+ubsan build/asan/unit_tests ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_doctest tsan build/tsan/unit_tests TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+run_script daemons tests/integration/daemons_test.sh
+
+echo
+echo "all suites: $total_pass passed, $total_fail failed"
+exit $status
