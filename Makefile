@@ -10,6 +10,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := all
 
 BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BIN ?= bin
 CXX := g++
 CC := gcc
@@ -76,8 +77,8 @@ TSAN_FLAGS := -fsanitize=thread
 # one "N passed, M failed" line.
 test:
 	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
-	@$(MAKE) --no-print-directory $(DAEMONS) $(UNIT_TESTS)
-	@$(MAKE) --no-print-directory sanitizer-builds
+	@$(MAKE) --no-print-directory -j$(JOBS) $(DAEMONS) $(UNIT_TESTS)
+	@$(MAKE) --no-print-directory -j$(JOBS) sanitizer-builds
 	@tools/run-tests.sh
 
 sanitizer-builds:
@@ -99,7 +100,7 @@ check-tsan:
 
 up:
 	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@tools/up.sh
 
 down:
