@@ -79,6 +79,10 @@ EventLoop::EventLoop(const Clock* clock)
 }
 
 EventLoop::~EventLoop() {
+  {
+    // Wait out a stop() or post() still writing the eventfd (see post()).
+    std::lock_guard<std::mutex> lock(postMutex_);
+  }
   wakeWatcher_.reset();
   // Run what was deferred so deferred deletions are not leaked.
   runPosted();
@@ -158,15 +162,18 @@ Timer EventLoop::runEvery(Duration interval, Functor cb) {
 }
 
 void EventLoop::post(Functor fn) {
-  {
-    std::lock_guard<std::mutex> lock(postMutex_);
-    posted_.push_back(std::move(fn));
-  }
-  if (!wakePending_.exchange(true, std::memory_order_acq_rel)) {
-    uint64_t one = 1;
-    // EAGAIN means the counter is saturated: a wakeup is pending anyway.
-    if (::write(wakeFd_.get(), &one, sizeof one) < 0 && errno != EAGAIN) die("eventfd write");
-  }
+  // The eventfd write happens under the mutex that ~EventLoop also takes, so
+  // a thread that posts (or stops) and the loop thread that then exits and
+  // destroys the loop cannot race on the descriptor.
+  std::lock_guard<std::mutex> lock(postMutex_);
+  posted_.push_back(std::move(fn));
+  if (!wakePending_.exchange(true, std::memory_order_acq_rel)) wakeLocked();
+}
+
+void EventLoop::wakeLocked() {
+  uint64_t one = 1;
+  // EAGAIN means the counter is saturated: a wakeup is pending anyway.
+  if (::write(wakeFd_.get(), &one, sizeof one) < 0 && errno != EAGAIN) die("eventfd write");
 }
 
 void EventLoop::defer(Functor fn) {
@@ -180,8 +187,13 @@ void EventLoop::deferDelete(std::unique_ptr<DeferredDeletable> obj) {
 }
 
 void EventLoop::stop() {
+  if (isInLoopThread()) {
+    quit_.store(true, std::memory_order_release);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(postMutex_);
   quit_.store(true, std::memory_order_release);
-  if (!isInLoopThread()) post([] {});
+  wakeLocked();
 }
 
 void EventLoop::handleWakeup() {
@@ -265,7 +277,7 @@ void EventLoop::runOnce(Duration maxWait) {
 }
 
 void EventLoop::run() {
-  threadId_ = std::this_thread::get_id();
+  threadId_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   while (!quit_.load(std::memory_order_acquire)) {
     runOnce(std::chrono::hours(1));
   }

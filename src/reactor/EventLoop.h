@@ -121,7 +121,9 @@ class EventLoop {
   TimePoint now() const { return clock_->now(); }
   const Clock& clock() const { return *clock_; }
 
-  bool isInLoopThread() const { return std::this_thread::get_id() == threadId_; }
+  bool isInLoopThread() const {
+    return std::this_thread::get_id() == threadId_.load(std::memory_order_relaxed);
+  }
   // Aborts with a message when called off the loop thread.
   void assertInLoopThread() const;
 
@@ -154,12 +156,14 @@ class EventLoop {
   void cancelTimer(TimerId id) { timers_.cancel(id); }
   bool timerPending(TimerId id) const { return timers_.pending(id); }
   void handleWakeup();
+  void wakeLocked();  // requires postMutex_
   void runPosted();
   void runDeferred();
   int epollTimeoutMs(Duration maxWait) const;
 
   const Clock* clock_;
-  std::thread::id threadId_;
+  // Atomic because run() may adopt a new thread while others call stop().
+  std::atomic<std::thread::id> threadId_;
   Fd epoll_;
   Fd wakeFd_;
   IoWatcher wakeWatcher_;
