@@ -41,6 +41,7 @@ LIBSBX := $(BUILD)/libsbx.a
 DAEMONS := $(BIN)/sbxlet $(BIN)/sandboxd-o
 UNIT_TESTS := $(BUILD)/unit_tests
 
+.SECONDARY:
 .PHONY: all deps test unit check check-asan check-tsan sanitizer-builds up down bench-http clean format
 
 all: $(DAEMONS)

@@ -427,7 +427,7 @@ void HttpConnection::dispatch() {
 // ---- writing -------------------------------------------------------------------
 
 void HttpConnection::writeHead(HttpExchange& ex, int status, std::string_view contentType,
-                               const HttpHeaders* extra, bool chunked, size_t contentLength) {
+                               const HttpHeaders* extra, Framing framing, size_t contentLength) {
   ex.status_ = status;
   out_ += "HTTP/1.1 ";
   appendNumber(out_, static_cast<uint64_t>(status));
@@ -440,12 +440,14 @@ void HttpConnection::writeHead(HttpExchange& ex, int status, std::string_view co
     out_ += contentType;
     out_ += "\r\n";
   }
-  if (chunked) {
+  if (framing == Framing::Chunked) {
     out_ += "Transfer-Encoding: chunked\r\n";
-  } else {
+  } else if (framing == Framing::Length) {
     out_ += "Content-Length: ";
     appendNumber(out_, contentLength);
     out_ += "\r\n";
+  } else {
+    keepAlive_ = false;  // the body ends when the connection closes
   }
   out_ += "X-Request-ID: ";
   out_ += ex.req_.requestId;
@@ -469,7 +471,7 @@ void HttpConnection::writeHead(HttpExchange& ex, int status, std::string_view co
 
 void HttpConnection::respond(HttpExchange& ex, int status, std::string_view body,
                              std::string_view contentType, const HttpHeaders* extra) {
-  writeHead(ex, status, contentType, extra, false, body.size());
+  writeHead(ex, status, contentType, extra, Framing::Length, body.size());
   if (!ex.head_) out_ += body;
   ex.bodyBytes_ = ex.head_ ? 0 : body.size();
   ex.state_ = HttpExchange::State::Done;
@@ -478,21 +480,9 @@ void HttpConnection::respond(HttpExchange& ex, int status, std::string_view body
 
 void HttpConnection::beginStream(HttpExchange& ex, int status, std::string_view contentType,
                                  const HttpHeaders* extra) {
-  if (ex.req_.httpMinor == 0) keepAlive_ = false;  // HTTP/1.0: close-delimited
-  const bool chunked = ex.req_.httpMinor >= 1;
-  if (chunked) {
-    writeHead(ex, status, contentType, extra, true, 0);
-  } else {
-    // No length and no chunking: the body ends when the connection closes.
-    ex.status_ = status;
-    out_ += "HTTP/1.0 ";
-    appendNumber(out_, static_cast<uint64_t>(status));
-    out_ += ' ';
-    out_ += statusReason(status);
-    out_ += "\r\nContent-Type: ";
-    out_ += contentType;
-    out_ += "\r\nX-Request-ID: " + ex.req_.requestId + "\r\nConnection: close\r\n\r\n";
-  }
+  // HTTP/1.0 clients know no chunking: their stream ends with the connection.
+  writeHead(ex, status, contentType, extra,
+            ex.req_.httpMinor >= 1 ? Framing::Chunked : Framing::CloseDelimited, 0);
   ex.state_ = HttpExchange::State::Streaming;
   if (!inProcess_) flush();
 }
@@ -562,7 +552,7 @@ void HttpConnection::failRequest(int status, std::string_view message) {
   if (ex.req_.requestId.empty()) ex.req_.requestId = generateRequestId();
   if (ex.req_.method.empty()) ex.req_.method = "-";
   std::string body = json::errorBody(message);
-  writeHead(ex, status, "application/json", nullptr, false, body.size());
+  writeHead(ex, status, "application/json", nullptr, Framing::Length, body.size());
   out_ += body;
   ex.bodyBytes_ = body.size();
   ex.state_ = HttpExchange::State::Done;

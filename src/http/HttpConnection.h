@@ -39,6 +39,7 @@ class HttpConnection final : public DeferredDeletable {
 
  private:
   enum class Phase { Idle, Headers, Body, Processing };
+  enum class Framing { Length, Chunked, CloseDelimited };
 
   static int onMessageBegin(llhttp_t* p);
   static int onUrl(llhttp_t* p, const char* at, size_t len);
@@ -56,7 +57,7 @@ class HttpConnection final : public DeferredDeletable {
   void dispatch();
   void finishExchange(HttpExchange& ex);
   void writeHead(HttpExchange& ex, int status, std::string_view contentType,
-                 const HttpHeaders* extra, bool chunked, size_t contentLength);
+                 const HttpHeaders* extra, Framing framing, size_t contentLength);
   void logExchange(const HttpExchange& ex);
   // Answers a request that failed before dispatch (400/408/413/417/431)
   // and closes the connection once the answer is written.
