@@ -16,7 +16,7 @@ CXX := g++
 CC := gcc
 OPT ?= -O2
 SAN ?=
-PKGS := simdjson libcurl
+PKGS := simdjson libcurl grpc++ protobuf
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -24,12 +24,18 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LLHTTP_SRC := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
 
-CPPFLAGS := -Isrc -I$(LLHTTP_INC) $(PKG_CFLAGS)
+# containerd's API, generated from Debian's .proto files and built once into
+# a static library shared by every build flavour (it changes only with the
+# protos; see proto/build.sh).
+PROTO_DIR := build/proto
+PROTO_LIB := $(PROTO_DIR)/libcontainerd_api.a
+
+CPPFLAGS := -Isrc -I$(LLHTTP_INC) -I$(PROTO_DIR)/gen $(PKG_CFLAGS)
 CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -Werror $(SAN) -MMD -MP
 # llhttp is generated C code from Debian; compiled as is, warnings not ours.
 CFLAGS := $(OPT) -g $(SAN) -MMD -MP -w
 LDFLAGS := $(SAN)
-LDLIBS := $(PKG_LIBS) -lpthread
+LDLIBS := $(PROTO_LIB) $(PKG_LIBS) -lpthread
 
 LIB_SRCS := $(shell find src -name '*.cpp' -not -path 'src/cmd/*' | sort)
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
@@ -50,6 +56,13 @@ $(BUILD)/%.o: %.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
+$(PROTO_LIB): proto/build.sh
+	proto/build.sh $(PROTO_DIR)
+
+# Objects may include generated headers: they wait for them. (proto/build.sh
+# compiles in parallel itself, so little is lost by waiting.)
+$(LIB_OBJS) $(TEST_OBJS) $(BUILD)/src/cmd/sbxlet.o $(BUILD)/src/cmd/sandboxd-o.o: | $(PROTO_LIB)
+
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(@D)
 	$(CC) -I$(LLHTTP_INC) $(CFLAGS) -c $< -o $@
@@ -58,12 +71,12 @@ $(LIBSBX): $(LIB_OBJS) $(LLHTTP_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/%: $(BUILD)/src/cmd/%.o $(LIBSBX)
+$(BIN)/%: $(BUILD)/src/cmd/%.o $(LIBSBX) $(PROTO_LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CXX) $(LDFLAGS) $(BUILD)/src/cmd/$*.o $(LIBSBX) $(LDLIBS) -o $@
 
-$(UNIT_TESTS): $(TEST_OBJS) $(LIBSBX)
-	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(UNIT_TESTS): $(TEST_OBJS) $(LIBSBX) $(PROTO_LIB)
+	$(CXX) $(LDFLAGS) $(TEST_OBJS) $(LIBSBX) $(LDLIBS) -o $@
 
 deps:
 	@tools/deps.sh
@@ -116,5 +129,10 @@ format:
 
 clean:
 	rm -rf build bin
+
+# Keeps the generated containerd API (slow to rebuild).
+clean-ours:
+	find build -mindepth 1 -maxdepth 1 ! -name proto -exec rm -rf {} +
+	rm -rf bin
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(LLHTTP_OBJS:.o=.d) $(BUILD)/src/cmd/sbxlet.d $(BUILD)/src/cmd/sandboxd-o.d
