@@ -287,72 +287,134 @@ Result<ContentInfo> ContainerdClient::contentInfo(const std::string& digest, con
   return ContentInfo{resp.info().digest(), resp.info().size(), toMap(resp.info().labels())};
 }
 
-Status ContainerdClient::writeContent(const std::string& ref, const std::string& expectedDigest,
-                                      int64_t expectedSize,
-                                      const std::map<std::string, std::string>& labels,
-                                      const BlobReader& read, const Call& call) {
-  SBX_CTX(ctx, call);
-  const std::string what = "content.Write " + expectedDigest;
-  auto stream = stubs_->content->Write(&ctx);
-  content::WriteContentRequest req;
-  content::WriteContentResponse resp;
-  // A previous attempt under the same ref may have left a partial write:
-  // STAT tells where to resume. Simpler and always correct here: restart
-  // from the offset containerd reports by skipping what it already has.
-  req.set_action(content::STAT);
-  req.set_ref(ref);
-  req.set_total(expectedSize);
-  req.set_expected(expectedDigest);
-  if (!stream->Write(req) || !stream->Read(&resp)) {
-    stream->WritesDone();
-    return mapStatus(stream->Finish(), what);
+namespace {
+
+class GrpcContentWriter final : public ContentWriter {
+ public:
+  GrpcContentWriter(std::unique_ptr<grpc::ClientContext> ctx,
+                    std::unique_ptr<grpc::ClientReaderWriter<content::WriteContentRequest,
+                                                             content::WriteContentResponse>>
+                        stream,
+                    std::string ref, std::string digest, int64_t size)
+      : ctx_(std::move(ctx)),
+        stream_(std::move(stream)),
+        ref_(std::move(ref)),
+        digest_(std::move(digest)),
+        size_(size) {}
+
+  ~GrpcContentWriter() override {
+    if (!finished_) abort();
   }
-  int64_t offset = resp.offset();
-  std::vector<char> buf(1 << 20);
-  std::string error;
-  int64_t skipped = 0;
-  for (;;) {
-    int64_t n = read(buf.data(), buf.size(), error);
-    if (n < 0) {
-      ctx.TryCancel();
-      stream->Finish();
-      return Error(error, kErrOther);
-    }
-    if (n == 0) break;
-    int64_t start = 0;
-    if (skipped < offset) {  // containerd already holds these bytes
-      start = std::min<int64_t>(n, offset - skipped);
-      skipped += start;
-    }
-    if (start == n) continue;
-    req.Clear();
-    req.set_action(content::WRITE);
-    req.set_ref(ref);
-    req.set_offset(skipped);
-    req.set_data(buf.data() + start, static_cast<size_t>(n - start));
-    skipped += n - start;
-    if (!stream->Write(req) || !stream->Read(&resp)) {
-      stream->WritesDone();
-      return mapStatus(stream->Finish(), what);
-    }
+
+  Status write(const char* data, size_t len) override {
+    if (finished_) return Error("containerd: content.Write " + digest_ + ": writer closed", kErrOther);
+    req_.Clear();
+    req_.set_action(content::WRITE);
+    req_.set_ref(ref_);
+    req_.set_offset(offset_);
+    req_.set_data(data, len);
+    if (!stream_->Write(req_) || !stream_->Read(&resp_)) return fail();
+    offset_ += static_cast<int64_t>(len);
+    return {};
   }
-  req.Clear();
-  req.set_action(content::COMMIT);
-  req.set_ref(ref);
-  req.set_total(expectedSize);
-  req.set_expected(expectedDigest);
-  req.set_offset(skipped);
-  copyLabels(labels, req.mutable_labels());
-  bool ok = stream->Write(req) && stream->Read(&resp);
-  stream->WritesDone();
-  grpc::Status st = stream->Finish();
-  if (!st.ok()) {
-    // Committing a blob that is already present is success.
+
+  Status commit(const std::map<std::string, std::string>& labels) override {
+    if (finished_) return Error("containerd: content.Write " + digest_ + ": writer closed", kErrOther);
+    req_.Clear();
+    req_.set_action(content::COMMIT);
+    req_.set_ref(ref_);
+    req_.set_total(size_);
+    req_.set_expected(digest_);
+    req_.set_offset(offset_);
+    copyLabels(labels, req_.mutable_labels());
+    bool ok = stream_->Write(req_) && stream_->Read(&resp_);
+    stream_->WritesDone();
+    grpc::Status st = stream_->Finish();
+    finished_ = true;
     if (st.error_code() == grpc::StatusCode::ALREADY_EXISTS) return {};
-    return mapStatus(st, what);
+    if (!st.ok()) return mapStatus(st, "content.Write " + digest_);
+    if (!ok) return Error("containerd: content.Write " + digest_ + ": stream ended before commit", kErrOther);
+    return {};
   }
-  if (!ok) return Error("containerd: " + what + ": stream ended before commit", kErrOther);
-  return {};
+
+  void abort() override {
+    if (finished_) return;
+    finished_ = true;
+    ctx_->TryCancel();
+    stream_->Finish();
+  }
+
+  int64_t written() const override { return offset_; }
+
+  // Starts the write: STAT, and a truncate when an earlier attempt under
+  // this ref left data behind (restarting is simpler than resuming and a
+  // retry re-downloads the blob anyway).
+  Status begin() {
+    req_.set_action(content::STAT);
+    req_.set_ref(ref_);
+    req_.set_total(size_);
+    req_.set_expected(digest_);
+    if (!stream_->Write(req_) || !stream_->Read(&resp_)) return fail();
+    if (resp_.offset() != 0) {
+      req_.Clear();
+      req_.set_action(content::WRITE);
+      req_.set_ref(ref_);
+      req_.set_offset(0);  // WRITE at offset 0 with no data truncates
+      if (!stream_->Write(req_) || !stream_->Read(&resp_)) return fail();
+    }
+    return {};
+  }
+
+ private:
+  Status fail() {
+    stream_->WritesDone();
+    grpc::Status st = stream_->Finish();
+    finished_ = true;
+    if (st.ok()) return Error("containerd: content.Write " + digest_ + ": stream closed", kErrOther);
+    return mapStatus(st, "content.Write " + digest_);
+  }
+
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<content::WriteContentRequest, content::WriteContentResponse>>
+      stream_;
+  std::string ref_;
+  std::string digest_;
+  int64_t size_;
+  int64_t offset_ = 0;
+  bool finished_ = false;
+  content::WriteContentRequest req_;
+  content::WriteContentResponse resp_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ContentWriter>> ContainerdClient::openContentWriter(
+    const std::string& ref, const std::string& expectedDigest, int64_t expectedSize,
+    const Call& call) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  prepare(*ctx, options_, call);
+  auto stream = stubs_->content->Write(ctx.get());
+  auto writer = std::make_unique<GrpcContentWriter>(std::move(ctx), std::move(stream), ref,
+                                                    expectedDigest, expectedSize);
+  Status st = writer->begin();
+  if (!st.ok()) return st.error();
+  return std::unique_ptr<ContentWriter>(std::move(writer));
+}
+
+Status ContainerdClient::writeBlob(const std::string& ref, const std::string& digest,
+                                   const std::string& data,
+                                   const std::map<std::string, std::string>& labels,
+                                   const Call& call) {
+  auto w = openContentWriter(ref, digest, static_cast<int64_t>(data.size()), call);
+  if (!w.ok()) {
+    if (isAlreadyExists(w.error())) return {};  // present already
+    return w.error();
+  }
+  if (!data.empty()) {
+    Status st = (*w)->write(data.data(), data.size());
+    if (!st.ok()) return st;
+  }
+  return (*w)->commit(labels);
 }
 
 Result<std::string> ContainerdClient::readContent(const std::string& digest, int64_t maxBytes,

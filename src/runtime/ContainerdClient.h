@@ -158,6 +158,20 @@ struct ContainerdCall {
   std::chrono::milliseconds timeout{0};  // 0: ContainerdOptions::callTimeout
 };
 
+// A blob being written into containerd's content store (see
+// ContainerdClient::openContentWriter). Not thread-safe.
+class ContentWriter {
+ public:
+  virtual ~ContentWriter() = default;
+  virtual Status write(const char* data, size_t len) = 0;
+  // Commits with labels (e.g. containerd.io/gc.ref.* references). A blob
+  // that is already present counts as committed.
+  virtual Status commit(const std::map<std::string, std::string>& labels) = 0;
+  // Abandons the write (also done by the destructor when not committed).
+  virtual void abort() = 0;
+  virtual int64_t written() const = 0;
+};
+
 class ContainerdClient {
  public:
   using Options = ContainerdOptions;
@@ -182,13 +196,19 @@ class ContainerdClient {
 
   // Content store.
   Result<ContentInfo> contentInfo(const std::string& digest, const Call& call = {});
-  // Streams a blob into the content store through `read` (called repeatedly
-  // with a buffer; returns bytes read, 0 at the end, or -1 with `error` set).
-  // The store verifies `expectedDigest` and `expectedSize` at commit.
-  using BlobReader = std::function<int64_t(char* buf, size_t cap, std::string& error)>;
-  Status writeContent(const std::string& ref, const std::string& expectedDigest,
-                      int64_t expectedSize, const std::map<std::string, std::string>& labels,
-                      const BlobReader& read, const Call& call = {});
+  // Opens a streaming write of one blob: push bytes with write() as they
+  // arrive (e.g. from libcurl's write callback), then commit(). containerd
+  // verifies `expectedDigest` and `expectedSize` at commit. If a previous
+  // write under the same `ref` left bytes behind, the writer restarts it.
+  // The writer belongs to the calling thread; it blocks like every call here.
+  // `call.timeout` bounds the whole write.
+  Result<std::unique_ptr<class ContentWriter>> openContentWriter(const std::string& ref,
+                                                                 const std::string& expectedDigest,
+                                                                 int64_t expectedSize,
+                                                                 const Call& call = {});
+  // Convenience: writes a whole in-memory blob (manifests, configs).
+  Status writeBlob(const std::string& ref, const std::string& digest, const std::string& data,
+                   const std::map<std::string, std::string>& labels, const Call& call = {});
   // Reads a whole (small) blob: manifests, configs.
   Result<std::string> readContent(const std::string& digest, int64_t maxBytes,
                                   const Call& call = {});
