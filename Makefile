@@ -35,20 +35,24 @@ CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -Werror $(SAN) -MMD -MP
 # llhttp is generated C code from Debian; compiled as is, warnings not ours.
 CFLAGS := $(OPT) -g $(SAN) -MMD -MP -w
 LDFLAGS := $(SAN)
-LDLIBS := $(PROTO_LIB) $(PKG_LIBS) -lpthread
+LDLIBS := $(PROTO_LIB) $(PKG_LIBS) -lcrypto -lpthread
 
 LIB_SRCS := $(shell find src -name '*.cpp' -not -path 'src/cmd/*' | sort)
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
-TEST_SRCS := $(shell find tests -name '*_test.cpp' | sort) tests/main.cpp
+TEST_SRCS := $(shell find tests -name '*_test.cpp' -not -path 'tests/integration/*' | sort) tests/main.cpp
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
+# Integration suites: real containerd, registry, runtimes (tests/env/up.sh).
+INTEG_SRCS := $(shell find tests/integration -name '*_test.cpp' 2>/dev/null | sort) tests/main.cpp
+INTEG_OBJS := $(INTEG_SRCS:%.cpp=$(BUILD)/%.o)
 
 LIBSBX := $(BUILD)/libsbx.a
 DAEMONS := $(BIN)/sbxlet $(BIN)/sandboxd-o
 UNIT_TESTS := $(BUILD)/unit_tests
+INTEG_TESTS := $(BUILD)/integration_tests
 
 .SECONDARY:
-.PHONY: all deps test unit check check-asan check-tsan sanitizer-builds up down bench-http clean format
+.PHONY: all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http clean format
 
 all: $(DAEMONS)
 
@@ -61,7 +65,7 @@ $(PROTO_LIB): proto/build.sh
 
 # Objects may include generated headers: they wait for them. (proto/build.sh
 # compiles in parallel itself, so little is lost by waiting.)
-$(LIB_OBJS) $(TEST_OBJS) $(BUILD)/src/cmd/sbxlet.o $(BUILD)/src/cmd/sandboxd-o.o: | $(PROTO_LIB)
+$(LIB_OBJS) $(TEST_OBJS) $(INTEG_OBJS) $(BUILD)/src/cmd/sbxlet.o $(BUILD)/src/cmd/sandboxd-o.o: | $(PROTO_LIB)
 
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(@D)
@@ -78,6 +82,9 @@ $(BIN)/%: $(BUILD)/src/cmd/%.o $(LIBSBX) $(PROTO_LIB)
 $(UNIT_TESTS): $(TEST_OBJS) $(LIBSBX) $(PROTO_LIB)
 	$(CXX) $(LDFLAGS) $(TEST_OBJS) $(LIBSBX) $(LDLIBS) -o $@
 
+$(INTEG_TESTS): $(INTEG_OBJS) $(LIBSBX) $(PROTO_LIB)
+	$(CXX) $(LDFLAGS) $(INTEG_OBJS) $(LIBSBX) $(LDLIBS) -o $@
+
 deps:
 	@tools/deps.sh
 
@@ -91,7 +98,7 @@ TSAN_FLAGS := -fsanitize=thread
 # one "N passed, M failed" line.
 test:
 	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
-	@$(MAKE) --no-print-directory -j$(JOBS) $(DAEMONS) $(UNIT_TESTS)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(DAEMONS) $(UNIT_TESTS) $(INTEG_TESTS)
 	@$(MAKE) --no-print-directory -j$(JOBS) sanitizer-builds
 	@tools/run-tests.sh
 
@@ -101,6 +108,10 @@ sanitizer-builds:
 
 unit: $(UNIT_TESTS)
 	$(UNIT_TESTS)
+
+# The integration suites against a private containerd + registry of their own.
+integration: $(INTEG_TESTS) $(DAEMONS)
+	tools/run-integration.sh $(INTEG_TESTS)
 
 check: check-asan check-tsan
 
@@ -135,4 +146,4 @@ clean-ours:
 	find build -mindepth 1 -maxdepth 1 ! -name proto -exec rm -rf {} +
 	rm -rf bin
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(LLHTTP_OBJS:.o=.d) $(BUILD)/src/cmd/sbxlet.d $(BUILD)/src/cmd/sandboxd-o.d
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(INTEG_OBJS:.o=.d) $(LLHTTP_OBJS:.o=.d) $(BUILD)/src/cmd/sbxlet.d $(BUILD)/src/cmd/sandboxd-o.d

@@ -329,6 +329,11 @@ class GrpcContentWriter final : public ContentWriter {
     copyLabels(labels, req_.mutable_labels());
     bool ok = stream_->Write(req_) && stream_->Read(&resp_);
     stream_->WritesDone();
+    // Drain to end-of-stream before Finish(): the server ends the call after
+    // a commit, and the synchronous Finish() waits for that to be read.
+    content::WriteContentResponse extra;
+    while (stream_->Read(&extra)) {
+    }
     grpc::Status st = stream_->Finish();
     finished_ = true;
     if (st.error_code() == grpc::StatusCode::ALREADY_EXISTS) return {};

@@ -54,7 +54,9 @@ std::string buildOciSpec(const OciSpecInput& in) {
   }
   w.endObject();
   w.key("rlimits").beginArray();
-  w.beginObject().kv("type", "RLIMIT_NOFILE").kv("hard", 1024 * 1024).kv("soft", 1024 * 1024).endObject();
+  // containerd's default: a higher limit than the shim's own hard limit
+  // fails container start with EPERM.
+  w.beginObject().kv("type", "RLIMIT_NOFILE").kv("hard", 1024).kv("soft", 1024).endObject();
   w.endArray();
   w.kv("noNewPrivileges", true);
   w.endObject();  // process
