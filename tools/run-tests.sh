@@ -5,6 +5,8 @@
 #   asan+ubsan  build/asan/unit_tests
 #   tsan        build/tsan/unit_tests
 #   daemons     tests/integration/daemons_test.sh (the real binaries)
+#   env         tests/integration/env_test.sh (the private containerd/registry)
+#   integration build/integration_tests via tools/run-integration.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,13 +14,13 @@ total_pass=0
 total_fail=0
 status=0
 
-run_doctest() {  # run_doctest NAME BINARY [ENV...]
-  local name=$1 bin=$2
-  shift 2
+run_doctest() {  # run_doctest NAME COMMAND...
+  local name=$1
+  shift
   local out
   out=$(mktemp)
-  echo "== $name: $bin"
-  env "$@" "$bin" 2>&1 | tee "$out" | tail -4
+  echo "== $name: $*"
+  "$@" 2>&1 | tee "$out" | tail -4
   local rc=${PIPESTATUS[0]}
   local line
   line=$(grep '^\[doctest\] test cases:' "$out" | tail -1)
@@ -60,10 +62,12 @@ run_script() {  # run_script NAME SCRIPT
 }
 
 run_doctest unit build/unit_tests
-run_doctest asan+ubsan build/asan/unit_tests ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-run_doctest tsan build/tsan/unit_tests TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+run_doctest asan+ubsan env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit_tests
+run_doctest tsan env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/unit_tests
 run_script daemons tests/integration/daemons_test.sh
+[ -x tests/integration/env_test.sh ] && run_script env tests/integration/env_test.sh
+run_doctest integration tools/run-integration.sh build/integration_tests
 
 echo
 echo "all suites: $total_pass passed, $total_fail failed"
