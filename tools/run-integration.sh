@@ -3,21 +3,19 @@
 # containerd (own root, state, socket), a docker-registry on loopback holding
 # the test images (tests/env/up.sh). The environment is torn down afterwards
 # whatever happens (tests/env/down.sh): processes by PID, mounts, files.
-#   tools/run-integration.sh build/integration_tests [doctest flags...]
+#   tools/run-integration.sh COMMAND [ARGS...]   (e.g. build/integration_tests)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bin=$1
-shift
 dir=$(mktemp -d /tmp/sbx-it.XXXXXX)
 cleanup() { tests/env/down.sh "$dir" >/dev/null 2>&1 || tests/env/down.sh "$dir"; }
 trap cleanup EXIT
 if ! tests/env/up.sh "$dir"; then
   echo "integration: environment failed to start"
-  echo "integration: 0 passed, 1 failed"
+  echo "env: 0 passed, 1 failed"
   exit 1
 fi
 set -a
 # shellcheck disable=SC1091
 . "$dir/env.sh"
 set +a
-"$bin" "$@"
+"$@"

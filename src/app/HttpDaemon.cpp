@@ -88,46 +88,55 @@ bool parseDaemonFlags(const DaemonInfo& info, int argc, char** argv, DaemonFlags
   return true;
 }
 
-int runHttpDaemon(const DaemonInfo& info, const DaemonFlags& flags,
-                  const std::function<void(EventLoop&, http::Router&)>& addRoutes) {
+HttpDaemon::HttpDaemon(DaemonInfo info, std::string httpAddr, Duration shutdownGrace,
+                       http::HttpServerOptions serverOptions)
+    : info_(std::move(info)),
+      httpAddr_(std::move(httpAddr)),
+      grace_(shutdownGrace),
+      accessLog_(loop_),
+      server_(loop_, router_, serverOptions, &accessLog_) {
   SignalWatcher::ignoreSigpipe();
-  EventLoop loop;
-  http::Router router;
-  http::FdAccessLog accessLog(loop);
-  http::HttpServer server(loop, router, http::HttpServerOptions{}, &accessLog);
-
-  bool draining = false;
-  // Constructed before any worker thread exists, so every thread inherits
-  // the blocked mask and signals arrive only through the signalfd.
-  SignalWatcher signals(loop, {SIGTERM, SIGINT}, [&](int sig) {
-    if (draining) {
+  // Before any other thread exists, so every thread inherits the blocked
+  // mask and signals arrive only through the signalfd.
+  signals_ = std::make_unique<SignalWatcher>(loop_, std::initializer_list<int>{SIGTERM, SIGINT},
+                                             [this](int sig) {
+    if (draining_) {
       logWarn("second signal, stopping now", {{"signal", strsignal(sig)}});
-      loop.stop();
+      loop_.stop();
       return;
     }
-    draining = true;
+    draining_ = true;
     logInfo("shutting down", {{"signal", strsignal(sig)}});
-    server.shutdown(flags.shutdownGrace, [&] { loop.stop(); });
+    server_.shutdown(grace_, [this] { loop_.stop(); });
   });
-
   static const std::string kHealthy =
       json::JsonWriter().beginObject().kv("ok", true).endObject().take();
-  router.add("GET", "/healthz",
-             [](const http::ExchangePtr& ex) { ex->respond(200, kHealthy); });
-  if (addRoutes) addRoutes(loop, router);
+  router_.add("GET", "/healthz", [](const http::ExchangePtr& ex) { ex->respond(200, kHealthy); });
+}
 
-  Status st = server.listen(flags.httpAddr);
+HttpDaemon::~HttpDaemon() = default;
+
+int HttpDaemon::run() {
+  Status st = server_.listen(httpAddr_);
   if (!st) {
-    logError("cannot listen", {{"addr", flags.httpAddr}, {"error", st.message()}});
+    logError("cannot listen", {{"addr", httpAddr_}, {"error", st.message()}});
     return 1;
   }
-  logInfo("listening", {{"daemon", info.name},
-                        {"addr", flags.httpAddr},
-                        {"port", std::to_string(server.port())}});
-  loop.run();
-  accessLog.flush();
-  logInfo("stopped", {{"daemon", info.name}});
+  logInfo("listening", {{"daemon", info_.name},
+                        {"addr", httpAddr_},
+                        {"port", std::to_string(server_.port())}});
+  loop_.run();
+  if (onStop_) onStop_();
+  accessLog_.flush();
+  logInfo("stopped", {{"daemon", info_.name}});
   return 0;
+}
+
+int runHttpDaemon(const DaemonInfo& info, const DaemonFlags& flags,
+                  const std::function<void(EventLoop&, http::Router&)>& addRoutes) {
+  HttpDaemon daemon(info, flags.httpAddr, flags.shutdownGrace);
+  if (addRoutes) addRoutes(daemon.loop(), daemon.router());
+  return daemon.run();
 }
 
 }  // namespace sbx::app

@@ -50,15 +50,19 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Error err) : err_(std::move(err)) {}  // NOLINT
+  Result(Error err) : failed_(true), err_(std::move(err)) {}  // NOLINT
 
-  bool ok() const { return !err_.has_value(); }
+  bool ok() const { return !failed_; }
   explicit operator bool() const { return ok(); }
-  const Error& error() const { assert(!ok()); return *err_; }
+  const Error& error() const { assert(!ok()); return err_; }
   const std::string& message() const { return error().message; }
 
  private:
-  std::optional<Error> err_;
+  // A flag and a plain Error rather than std::optional<Error>: optional
+  // nested in optional (std::optional<Status>) trips GCC 12's
+  // -Wmaybe-uninitialized.
+  bool failed_ = false;
+  Error err_;
 };
 
 using Status = Result<void>;

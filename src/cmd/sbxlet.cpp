@@ -1,10 +1,109 @@
-// sbxlet: the sandboxd node agent.
+// sbxlet: the sandboxd node agent. Wiring only.
+#include <cstdio>
+
 #include "app/HttpDaemon.h"
+#include "app/SharedSecret.h"
+#include "log/Log.h"
+#include "net/Netns.h"
+#include "node/Admission.h"
+#include "node/ImageService.h"
+#include "node/Provisioner.h"
+#include "node/SandboxApi.h"
+#include "node/SandboxStore.h"
+#include "node/SbxletConfig.h"
+#include "reactor/WorkerPool.h"
+#include "runtime/ContainerdClient.h"
+#include "runtime/ImagePuller.h"
+#include "runtime/RegistryClient.h"
+#include "runtime/TaskEventStream.h"
+
+using namespace sbx;
 
 int main(int argc, char** argv) {
-  sbx::app::DaemonInfo info{"sbxlet", "sandboxd node agent (sandboxes on containerd)", ":8080"};
-  sbx::app::DaemonFlags flags;
-  int code = 0;
-  if (!sbx::app::parseDaemonFlags(info, argc, argv, flags, code)) return code;
-  return sbx::app::runHttpDaemon(info, flags, nullptr);
+  node::SbxletConfigHooks hooks;
+  hooks.validateListenAddress = [](std::string_view addr) -> Status {
+    auto parsed = http::parseListenAddress(addr);
+    if (!parsed.ok()) return parsed.error();
+    return {};
+  };
+  auto loaded = node::loadSbxletConfig(argc, argv, config::processEnv(), config::readFileFromDisk, hooks);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "sbxlet: %s\n", loaded.message().c_str());
+    return 2;
+  }
+  if (loaded->helpRequested) {
+    std::fputs(loaded->helpText.c_str(), stdout);
+    return 0;
+  }
+  node::SbxletConfig cfg = loaded->config;
+
+  http::HttpServerOptions serverOptions;
+  serverOptions.maxConnections = static_cast<size_t>(cfg.httpMaxConnections);
+  serverOptions.maxBodyBytes = static_cast<size_t>(cfg.httpMaxBodyBytes);
+  app::HttpDaemon daemon({"sbxlet", "sandboxd node agent", ":8080"}, cfg.httpAddr,
+                         std::chrono::duration_cast<Duration>(cfg.shutdownGrace), serverOptions);
+
+  if (cfg.sharedSecret.empty()) {
+    const std::string path = cfg.stateDir + "/secret";
+    auto secret = app::loadOrCreateSecret(path);
+    if (!secret.ok()) {
+      logError("shared secret", {{"error", secret.message()}});
+      return 1;
+    }
+    cfg.sharedSecret = *secret;
+    logInfo("shared secret in use", {{"path", path}});
+  }
+
+  WorkerPool pool(daemon.loop(), {.threads = static_cast<size_t>(cfg.workerThreads), .maxQueued = 4096});
+  runtime::ContainerdOptions copts;
+  copts.address = cfg.containerdAddress;
+  copts.namespaceName = cfg.containerdNamespace;
+  runtime::ContainerdClient containerd(copts);
+  runtime::RegistryConfig rcfg;
+  rcfg.mirrors = cfg.registryMirrors;
+  rcfg.insecure = cfg.insecureRegistries;
+  runtime::RegistryClient registry(rcfg);
+  runtime::ImagePuller puller(containerd, registry);
+  node::ImageService images(pool, puller, std::chrono::duration_cast<Duration>(cfg.imagePullTimeout));
+  node::SandboxStore store(cfg.stateDir + "/sandboxes");
+  node::StatePersister persister(store, pool);
+  node::Admission admission(node::HostResources::detect(), cfg.maxAllocPercent);
+  net::Netns netns;
+
+  node::ProvisionerConfig pcfg;
+  pcfg.namespaceName = cfg.containerdNamespace;
+  pcfg.runtime = cfg.runtime;
+  pcfg.runtimeType = cfg.runtimeType;
+  pcfg.runtimeBinary = cfg.runtimeBinary;
+  pcfg.runtimeRoot = cfg.runtimeRoot;
+  pcfg.subnetCidr = cfg.subnetCidr;
+  pcfg.bridgeName = cfg.bridgeInterface;
+  pcfg.cniConfPath = cfg.cniConfPath;
+  pcfg.defaultEphemeralBytes = cfg.defaultEphemeralStorageBytes;
+  node::Provisioner provisioner(daemon.loop(), pool, containerd, images, store, persister,
+                                admission, netns, pcfg);
+
+  runtime::TaskEventStream events(
+      daemon.loop(), containerd, [&](const runtime::TaskEvent& ev) { provisioner.onTaskEvent(ev); },
+      [](const std::string& err) { logWarn("containerd event stream reconnected", {{"after", err}}); });
+  events.start();
+
+  node::SandboxApiOptions aopts;
+  aopts.sharedSecret = cfg.sharedSecret;
+  aopts.logReadLimitContainer = cfg.logReadLimitContainerBytes;
+  aopts.logReadLimitSandbox = cfg.logReadLimitSandboxBytes;
+  aopts.externalAddress = cfg.externalAddress;
+  node::SandboxApi api(provisioner, admission, pool, aopts);
+  api.registerRoutes(daemon.router());
+
+  provisioner.recover([](std::vector<std::string> problems) {
+    for (const auto& p : problems) logWarn("state file skipped", {{"problem", p}});
+    logInfo("state recovered");
+  });
+
+  daemon.onStop([&] {
+    events.stop();
+    pool.shutdown();
+  });
+  return daemon.run();
 }

@@ -112,9 +112,23 @@ std::vector<std::string> SandboxStore::listIds() {
   return ids;
 }
 
+bool SandboxStore::hasState(const std::string& id) const {
+  struct stat st{};
+  return ::stat((sandboxDir(id) + "/state.json").c_str(), &st) == 0;
+}
+
 std::vector<SandboxState> SandboxStore::loadAll(std::vector<std::string>& problems) {
   std::vector<SandboxState> out;
   for (const auto& id : listIds()) {
+    if (!hasState(id)) {
+      // The first state write never completed, so the create was never
+      // acknowledged (202 waits for it) and nothing else was made yet:
+      // the directory is all there is to clean up.
+      Status st = remove(id);
+      problems.push_back(id + ": no state file (create interrupted before it was accepted); " +
+                         (st.ok() ? "removed" : st.message()));
+      continue;
+    }
     auto s = read(id);
     if (s.ok()) {
       out.push_back(std::move(*s));

@@ -44,6 +44,8 @@ class SandboxStore {
   std::vector<SandboxState> loadAll(std::vector<std::string>& problems);
   // Ids of the directories present (with or without a state file).
   std::vector<std::string> listIds();
+  // Whether <id>/state.json exists.
+  bool hasState(const std::string& id) const;
   // Removes <id>/ entirely (state and logs). Missing is fine.
   Status remove(const std::string& id);
 

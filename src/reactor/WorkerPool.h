@@ -58,8 +58,10 @@ class WorkerPool {
     auto slot = std::make_shared<std::optional<T>>();
     return submit([slot, w = std::move(work)]() mutable { slot->emplace(w()); },
                   [slot, d = std::move(done)](JobStatus st) mutable {
-                    if (st == JobStatus::Done) {
-                      d(std::move(*slot));
+                    // Checking has_value() (not only the status) also keeps
+                    // GCC 12's -Wmaybe-uninitialized from misfiring here.
+                    if (st == JobStatus::Done && slot->has_value()) {
+                      d(std::optional<T>(std::in_place, std::move(**slot)));
                     } else {
                       d(std::optional<T>());
                     }

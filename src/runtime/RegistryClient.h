@@ -39,6 +39,11 @@
 
 namespace sbx::runtime {
 
+namespace detail {
+struct RegistryRequest;   // one GET (RegistryClient.cpp)
+struct RegistryResponse;  // its answer
+}  // namespace detail
+
 // A monotonic point in time by which a whole operation (a pull) must end.
 using Deadline = std::chrono::steady_clock::time_point;
 
@@ -106,6 +111,8 @@ std::vector<RegistryEndpoint> registryEndpoints(const RegistryConfig& config,
 
 // "sha256:<hex>" of `data`.
 std::string sha256Digest(std::string_view data);
+// "sha256:" followed by 64 lowercase hex digits (the only algorithm pulled).
+bool isSha256Digest(std::string_view digest);
 
 // A manifest, index or manifest list as served.
 struct FetchedManifest {
@@ -145,8 +152,8 @@ class RegistryClient {
                    const std::string& preferEndpoint = {});
 
  private:
-  struct Response;
-  struct Request;
+  using Request = detail::RegistryRequest;
+  using Response = detail::RegistryResponse;
   struct Token {
     enum class Kind { Bearer, Basic } kind = Kind::Bearer;
     std::string value;  // bearer token

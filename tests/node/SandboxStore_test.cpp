@@ -63,6 +63,8 @@ TEST_CASE("SandboxStore: atomic write, read back, list, remove") {
   REQUIRE(all.size() == 1);
   CHECK(all[0].id() == "sbx-a");
   CHECK(problems.size() == 2);
+  CHECK_FALSE(fs::exists(store.sandboxDir("sbx-c")));  // never accepted: removed
+  CHECK(fs::exists(store.sandboxDir("sbx-b")));         // unreadable: kept for a human
   CHECK(store.read("missing").error().code == 404);
 
   REQUIRE(store.remove("sbx-a").ok());

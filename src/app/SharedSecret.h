@@ -1,0 +1,15 @@
+#pragma once
+// The shared secret of a daemon when none is configured: generated once
+// (32 random bytes, hex) into a 0600 file and read from there afterwards.
+// Callers log the path, never the value.
+
+#include <string>
+
+#include "base/Result.h"
+
+namespace sbx::app {
+
+// Reads the secret at `path`, or creates it (and its directory, 0700).
+Result<std::string> loadOrCreateSecret(const std::string& path);
+
+}  // namespace sbx::app

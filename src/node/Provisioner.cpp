@@ -1,0 +1,695 @@
+#include "node/Provisioner.h"
+
+#include <signal.h>
+
+#include <thread>
+
+#include "log/Log.h"
+#include "net/Netns.h"
+#include "node/Admission.h"
+#include "node/ImageService.h"
+#include "node/SandboxStore.h"
+#include "reactor/WorkerPool.h"
+#include "runtime/OciSpec.h"
+
+namespace sbx::node {
+
+using runtime::ContainerdCall;
+using runtime::TaskStatus;
+
+struct Provisioner::Job {
+  bool stepInFlight = false;     // a create step runs on the pool
+  bool deleteRequested = false;  // a delete arrived meanwhile
+  bool deleting = false;
+  bool killed = false;
+  std::vector<std::function<void(Status)>> deleteWaiters;
+  Timer timer;
+  // Images, in container order, while they are being ensured.
+  std::vector<runtime::ImageInfo> images;
+  size_t imagesPending = 0;
+  std::string imageError;
+};
+
+namespace {
+
+// Label keys on everything sbxlet creates in containerd: reconcile finds
+// orphans by them.
+constexpr char kLabelSandbox[] = "sandboxd.io/sandbox";
+constexpr char kLabelContainer[] = "sandboxd.io/container";
+
+std::string leaseId(const std::string& sandboxId) { return "sandboxd-" + sandboxId; }
+
+// Image env first, the request's overriding it key by key.
+std::vector<std::string> mergeEnv(const std::vector<std::string>& image,
+                                  const std::vector<std::string>& request) {
+  std::vector<std::string> out;
+  auto key = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
+  for (const auto& e : image) {
+    bool overridden = false;
+    for (const auto& r : request) overridden = overridden || key(r) == key(e);
+    if (!overridden) out.push_back(e);
+  }
+  out.insert(out.end(), request.begin(), request.end());
+  return out;
+}
+
+// "1000", "1000:1000"; user names would need the image's /etc/passwd: 0.
+void parseUser(const std::string& user, uint32_t& uid, uint32_t& gid) {
+  uid = gid = 0;
+  if (user.empty()) return;
+  size_t colon = user.find(':');
+  std::string u = user.substr(0, colon);
+  std::string g = colon == std::string::npos ? "" : user.substr(colon + 1);
+  auto num = [](const std::string& s, uint32_t& out) {
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 9) return;
+    out = static_cast<uint32_t>(std::stoul(s));
+  };
+  num(u, uid);
+  num(g, gid);
+}
+
+bool ignorable(const Error& e) { return runtime::isNotFound(e); }
+
+}  // namespace
+
+Provisioner::Provisioner(EventLoop& loop, WorkerPool& pool, runtime::ContainerdClient& containerd,
+                         ImageService& images, SandboxStore& store, StatePersister& persister,
+                         Admission& admission, net::Netns& netns, ProvisionerConfig config)
+    : loop_(loop),
+      pool_(pool),
+      containerd_(containerd),
+      images_(images),
+      store_(store),
+      persister_(persister),
+      admission_(admission),
+      netns_(netns),
+      config_(std::move(config)) {}
+
+Provisioner::~Provisioner() { *alive_ = false; }
+
+Status Provisioner::runJob(const char* tag, std::function<Status()> work,
+                           std::function<void(Status)> done) {
+  // Status through a shared slot rather than WorkerPool::call's
+  // std::optional<Status>, which trips GCC 12's -Wmaybe-uninitialized.
+  auto result = std::make_shared<Status>();
+  auto submitted = pool_.submit(
+      [result, work = std::move(work)] { *result = work(); },
+      [result, done = std::move(done), alive = std::weak_ptr<bool>(alive_)](
+          WorkerPool::JobStatus st) {
+        if (alive.expired()) return;
+        done(st == WorkerPool::JobStatus::Done ? *result : Status(Error("cancelled")));
+      },
+      tag);
+  if (!submitted.ok()) return submitted.error();
+  return {};
+}
+
+SandboxState* Provisioner::mutableFind(const std::string& id) {
+  auto it = sandboxes_.find(id);
+  return it == sandboxes_.end() ? nullptr : &it->second;
+}
+
+const SandboxState* Provisioner::find(const std::string& id) const {
+  auto it = sandboxes_.find(id);
+  return it == sandboxes_.end() ? nullptr : &it->second;
+}
+
+void Provisioner::touch(SandboxState& s) {
+  s.updatedAt = rfc3339Now();
+  ++s.version;
+}
+
+void Provisioner::persist(SandboxState& s, std::function<void(Status)> done) {
+  touch(s);
+  persister_.persist(s, [id = s.id(), done = std::move(done)](Status st) {
+    if (!st.ok()) logError("state write failed", {{"sandbox", id}, {"error", st.message()}});
+    if (done) done(st);
+  });
+}
+
+// ---- create ------------------------------------------------------------------------
+
+void Provisioner::create(SandboxSpec spec,
+                         std::function<void(Result<const SandboxState*>)> accepted) {
+  const std::string id = spec.id;
+  if (sandboxes_.count(id)) {
+    accepted(Error("sandbox already exists: " + id, 400));
+    return;
+  }
+  Status admitted = admission_.admit(id, spec.totalCpuMillis(), spec.totalMemoryBytes());
+  if (!admitted.ok()) {
+    accepted(Error(admitted.message(), 400));
+    return;
+  }
+  SandboxState s = newSandboxState(std::move(spec), rfc3339Now());
+  s.namespaceName = config_.namespaceName;
+  s.runtime = config_.runtime;
+  s.subnetCidr = config_.subnetCidr;
+  s.bridgeName = config_.bridgeName;
+  s.cniConfPath = config_.cniConfPath;
+  s.netnsPath = netns_.path(config_.netnsPrefix + id);
+  for (const auto& c : s.containers) containerToSandbox_[c.id] = id;
+  auto [it, inserted] = sandboxes_.emplace(id, std::move(s));
+  jobs_[id] = std::make_unique<Job>();
+  // The state file exists before the client hears "accepted": a crash after
+  // the 202 never loses the sandbox.
+  persist(it->second, [this, id, accepted = std::move(accepted),
+                       alive = std::weak_ptr<bool>(alive_)](Status st) {
+    if (alive.expired()) return;
+    SandboxState* s = mutableFind(id);
+    if (!s) {
+      accepted(Error("sandbox " + id + " was deleted while being created", 409));
+      return;
+    }
+    if (!st.ok()) {
+      admission_.release(id);
+      for (const auto& c : s->containers) containerToSandbox_.erase(c.id);
+      sandboxes_.erase(id);
+      jobs_.erase(id);
+      persister_.erase(id);
+      accepted(Error("cannot write state for sandbox " + id + ": " + st.message(), 500));
+      return;
+    }
+    accepted(s);
+    startProvisioning(id);
+  });
+}
+
+void Provisioner::startProvisioning(const std::string& id) { stepNetns(id); }
+
+void Provisioner::stepNetns(const std::string& id) {
+  Job& job = *jobs_[id];
+  job.stepInFlight = true;
+  const std::string name = config_.netnsPrefix + id;
+  Status r = runJob(
+      "netns-create",
+      [this, name, id]() -> Status {
+        Status st = store_.prepare(id);
+        if (!st.ok()) return st;
+        auto created = netns_.create(name);
+        if (!created.ok()) return created.error();
+        return {};
+      },
+      [this, id](Status st) {
+        Job* job = jobs_.count(id) ? jobs_[id].get() : nullptr;
+        if (!job) return;
+        job->stepInFlight = false;
+        if (job->deleteRequested) return beginDelete(id);
+        if (!st.ok()) return failCreate(id, "network namespace: " + st.message());
+        stepImages(id);
+      });
+  if (!r.ok()) {
+    job.stepInFlight = false;
+    failCreate(id, "network namespace: " + r.message());
+  }
+}
+
+void Provisioner::stepImages(const std::string& id) {
+  SandboxState* s = mutableFind(id);
+  Job& job = *jobs_[id];
+  job.images.assign(s->spec.containers.size(), {});
+  job.imagesPending = s->spec.containers.size();
+  job.imageError.clear();
+  job.stepInFlight = true;
+  for (size_t i = 0; i < s->spec.containers.size(); ++i) {
+    images_.ensure(s->spec.containers[i].image,
+                   [this, id, i, alive = std::weak_ptr<bool>(alive_)](
+                       Result<runtime::ImageInfo> r) {
+                     if (alive.expired()) return;
+                     auto it = jobs_.find(id);
+                     if (it == jobs_.end()) return;
+                     Job& j = *it->second;
+                     if (r.ok()) {
+                       j.images[i] = *r;
+                       if (SandboxState* st = mutableFind(id)) st->containers[i].image = r->name;
+                     } else if (j.imageError.empty()) {
+                       j.imageError = r.message();
+                     }
+                     if (--j.imagesPending > 0) return;
+                     j.stepInFlight = false;
+                     if (j.deleteRequested) return beginDelete(id);
+                     if (!j.imageError.empty()) return failCreate(id, j.imageError);
+                     stepRuntime(id, std::move(j.images));
+                   });
+  }
+}
+
+struct Provisioner::RuntimePlan {
+  std::string sandboxId;
+  std::string lease;
+  std::string netnsPath;
+  struct Container {
+    std::string id;
+    std::string name;
+    std::string chainId;
+    std::string specJson;
+    std::string logPath;
+  };
+  std::vector<Container> containers;
+};
+
+void Provisioner::stepRuntime(const std::string& id, std::vector<runtime::ImageInfo> images) {
+  SandboxState* s = mutableFind(id);
+  RuntimePlan plan;
+  plan.sandboxId = id;
+  plan.lease = leaseId(id);
+  plan.netnsPath = s->netnsPath;
+  for (size_t i = 0; i < s->spec.containers.size(); ++i) {
+    const ContainerSpec& cs = s->spec.containers[i];
+    const runtime::ImageInfo& img = images[i];
+    runtime::OciSpecInput in;
+    if (!cs.args.empty()) {
+      in.args = cs.args;
+    } else {
+      in.args = img.entrypoint;
+      in.args.insert(in.args.end(), img.cmd.begin(), img.cmd.end());
+    }
+    if (in.args.empty()) {
+      return failCreate(id, "container " + cs.name +
+                                ": no command: args is empty and the image has no entrypoint or cmd");
+    }
+    in.env = mergeEnv(img.env, cs.env);
+    in.cwd = !cs.workDir.empty() ? cs.workDir : (!img.workingDir.empty() ? img.workingDir : "/");
+    parseUser(img.user, in.uid, in.gid);
+    in.hostname = id;
+    in.netnsPath = s->netnsPath;
+    in.cpuMillis = cs.resource.cpuMillis;
+    in.memoryBytes = cs.resource.memoryBytes;
+    in.pidsLimit = config_.pidsLimit;
+    int64_t ephemeral = cs.resource.ephemeralStorageBytes > 0 ? cs.resource.ephemeralStorageBytes
+                                                              : config_.defaultEphemeralBytes;
+    in.tmpBytes = ephemeral / 5;  // SPEC: 20% of ephemeralStorage for /tmp
+    in.cgroupsPath = config_.cgroupParent + "/" + s->containers[i].id;
+    in.annotations["sandboxd.io/sandbox"] = id;
+    plan.containers.push_back(RuntimePlan::Container{s->containers[i].id, cs.name, img.chainId,
+                                                     runtime::buildOciSpec(in),
+                                                     store_.logPath(id, cs.name)});
+  }
+
+  Job& job = *jobs_[id];
+  job.stepInFlight = true;
+  struct Outcome {
+    Status status;
+    std::vector<uint32_t> pids;
+  };
+  auto r = pool_.call(
+      [this, plan = std::move(plan)]() -> Outcome {
+        Outcome out;
+        ContainerdCall call;
+        call.lease = plan.lease;
+        call.timeout = config_.callTimeout;
+        Status st = containerd_.createLease(plan.lease, {{kLabelSandbox, plan.sandboxId}}, call);
+        if (!st.ok() && !runtime::isAlreadyExists(st.error())) {
+          out.status = st;
+          return out;
+        }
+        for (const auto& c : plan.containers) {
+          std::map<std::string, std::string> labels = {{kLabelSandbox, plan.sandboxId},
+                                                       {kLabelContainer, c.name}};
+          auto mounts = containerd_.prepareSnapshot(config_.snapshotter, c.id, c.chainId, labels, call);
+          if (!mounts.ok()) {
+            out.status = Error("container " + c.name + ": " + mounts.message());
+            return out;
+          }
+          runtime::ContainerCreate cc;
+          cc.id = c.id;
+          cc.image = "";
+          cc.labels = labels;
+          cc.runtimeName = config_.runtimeType;
+          cc.runtimeBinary = config_.runtimeBinary;
+          cc.runtimeRoot = config_.runtimeRoot;
+          cc.specJson = c.specJson;
+          cc.snapshotter = config_.snapshotter;
+          cc.snapshotKey = c.id;
+          st = containerd_.createContainer(cc, call);
+          if (!st.ok()) {
+            out.status = Error("container " + c.name + ": " + st.message());
+            return out;
+          }
+          runtime::TaskCreate tc;
+          tc.containerId = c.id;
+          tc.rootfs = *mounts;
+          tc.stdoutUri = "file://" + c.logPath;
+          tc.stderrUri = "file://" + c.logPath;
+          auto pid = containerd_.createTask(tc, call);
+          if (!pid.ok()) {
+            out.status = Error("container " + c.name + ": " + pid.message());
+            return out;
+          }
+        }
+        for (const auto& c : plan.containers) {
+          auto pid = containerd_.startTask(c.id, call);
+          if (!pid.ok()) {
+            out.status = Error("container " + c.name + ": " + pid.message());
+            return out;
+          }
+          out.pids.push_back(*pid);
+        }
+        return out;
+      },
+      [this, id, alive = std::weak_ptr<bool>(alive_)](std::optional<Outcome> out) {
+        if (alive.expired()) return;
+        auto it = jobs_.find(id);
+        if (it == jobs_.end()) return;
+        it->second->stepInFlight = false;
+        SandboxState* s = mutableFind(id);
+        if (!s) return;
+        if (out && out->status.ok()) {
+          for (size_t i = 0; i < s->containers.size() && i < out->pids.size(); ++i) {
+            auto& c = s->containers[i];
+            // An exit event may already have arrived for a short-lived task.
+            if (c.phase == ContainerPhase::Creating) {
+              c.phase = ContainerPhase::Running;
+              c.taskStatus = "running";
+            }
+            c.taskPid = out->pids[i];
+          }
+        }
+        if (it->second->deleteRequested) return beginDelete(id);
+        if (!out) return failCreate(id, "provisioning cancelled");
+        if (!out->status.ok()) return failCreate(id, out->status.message());
+        if (s->phase == SandboxPhase::Creating) s->phase = SandboxPhase::Running;
+        jobs_.erase(id);
+        persist(*s);
+        logInfo("sandbox running", {{"sandbox", id}});
+      },
+      "provision");
+  if (!r.ok()) {
+    job.stepInFlight = false;
+    failCreate(id, r.message());
+  }
+}
+
+void Provisioner::failCreate(const std::string& id, const std::string& message) {
+  SandboxState* s = mutableFind(id);
+  if (!s) return;
+  logWarn("sandbox failed", {{"sandbox", id}, {"error", message}});
+  s->phase = SandboxPhase::Error;
+  s->error = message;
+  for (auto& c : s->containers) {
+    if (c.phase == ContainerPhase::Creating) {
+      c.phase = ContainerPhase::Error;
+      c.error = message;
+    }
+  }
+  persist(*s);
+  // Release what the sandbox got so far; the record stays (phase error)
+  // until it is deleted, and keeps its admission until then.
+  Job& job = *jobs_[id];
+  job.stepInFlight = true;
+  SandboxState snapshot = *s;
+  Status r = runJob("release", [this, snapshot]() { return releaseRuntime(snapshot); },
+                      [this, id](Status st) {
+                        auto it = jobs_.find(id);
+                        if (it == jobs_.end()) return;
+                        it->second->stepInFlight = false;
+                        if (!st.ok()) {
+                          logError("release after failure", {{"sandbox", id}, {"error", st.message()}});
+                        }
+                        if (SandboxState* s = mutableFind(id)) {
+                          for (auto& c : s->containers) {
+                            c.taskPid = 0;
+                            c.taskStatus = "not_found";
+                          }
+                        }
+                        if (it->second->deleteRequested) return beginDelete(id);
+                        jobs_.erase(it);
+                      });
+  if (!r.ok()) job.stepInFlight = false;
+}
+
+// ---- delete ------------------------------------------------------------------------
+
+void Provisioner::remove(const std::string& id, std::function<void(Status)> done) {
+  SandboxState* s = mutableFind(id);
+  if (!s) {
+    done({});
+    return;
+  }
+  auto& slot = jobs_[id];
+  if (!slot) slot = std::make_unique<Job>();
+  Job& job = *slot;
+  job.deleteWaiters.push_back(std::move(done));
+  if (job.deleting || job.deleteRequested) return;
+  if (job.stepInFlight) {
+    job.deleteRequested = true;  // picked up when the running step reports
+    return;
+  }
+  beginDelete(id);
+}
+
+bool Provisioner::anyTaskAlive(const SandboxState& s) const {
+  for (const auto& c : s.containers) {
+    if (c.phase == ContainerPhase::Running) return true;
+  }
+  return false;
+}
+
+void Provisioner::beginDelete(const std::string& id) {
+  SandboxState* s = mutableFind(id);
+  if (!s) return;
+  auto& slot = jobs_[id];
+  if (!slot) slot = std::make_unique<Job>();
+  slot->deleting = true;
+  slot->deleteRequested = false;
+  s->phase = SandboxPhase::Deleting;
+  persist(*s);
+  if (!anyTaskAlive(*s)) return deleteTeardown(id);
+  deleteStopTasks(id, SIGTERM);
+}
+
+void Provisioner::deleteStopTasks(const std::string& id, uint32_t signal) {
+  SandboxState* s = mutableFind(id);
+  std::vector<std::string> ids;
+  for (const auto& c : s->containers) {
+    if (c.phase == ContainerPhase::Running) ids.push_back(c.id);
+  }
+  Job& job = *jobs_[id];
+  job.killed = signal == SIGKILL;
+  Status r = runJob(
+      "kill",
+      [this, ids, signal]() -> Status {
+        ContainerdCall call;
+        call.timeout = config_.callTimeout;
+        for (const auto& cid : ids) {
+          Status st = containerd_.killTask(cid, signal, true, call);
+          if (!st.ok() && !ignorable(st.error()) &&
+              st.error().code != runtime::kErrFailedPrecondition) {
+            return st;
+          }
+        }
+        return {};
+      },
+      [this, id](Status st) {
+        if (!st.ok()) logWarn("kill failed", {{"sandbox", id}, {"error", st.message()}});
+        auto it = jobs_.find(id);
+        if (it == jobs_.end()) return;
+        deleteWaitForExits(id, it->second->killed);
+      });
+  if (!r.ok()) deleteTeardown(id);
+}
+
+void Provisioner::deleteWaitForExits(const std::string& id, bool killed) {
+  SandboxState* s = mutableFind(id);
+  if (!s) return;
+  if (!anyTaskAlive(*s)) return deleteTeardown(id);
+  Job& job = *jobs_[id];
+  // Exit events end the wait early (onTaskEvent); the timer bounds it.
+  job.timer = loop_.runAfter(killed ? config_.killWait : config_.stopGrace, [this, id, killed] {
+    if (!killed) {
+      deleteStopTasks(id, SIGKILL);
+    } else {
+      deleteTeardown(id);
+    }
+  });
+}
+
+void Provisioner::deleteTeardown(const std::string& id) {
+  SandboxState* s = mutableFind(id);
+  if (!s) return;
+  Job& job = *jobs_[id];
+  job.timer.cancel();
+  SandboxState snapshot = *s;
+  Status r = runJob(
+      "teardown",
+      [this, snapshot]() -> Status {
+        Status st = releaseRuntime(snapshot);
+        if (!st.ok()) return st;
+        return store_.remove(snapshot.id());  // state file and logs, last
+      },
+      [this, id](Status st) { finishDelete(id, st); });
+  if (!r.ok()) finishDelete(id, r.error());
+}
+
+void Provisioner::finishDelete(const std::string& id, Status st) {
+  auto jit = jobs_.find(id);
+  std::vector<std::function<void(Status)>> waiters;
+  if (jit != jobs_.end()) waiters = std::move(jit->second->deleteWaiters);
+  if (!st.ok()) {
+    // Keep the record (phase deleting) so a retry or reconcile finishes it.
+    logError("delete failed", {{"sandbox", id}, {"error", st.message()}});
+    if (jit != jobs_.end()) jit->second->deleting = false;
+    for (auto& w : waiters) w(st);
+    return;
+  }
+  if (SandboxState* s = mutableFind(id)) {
+    for (const auto& c : s->containers) containerToSandbox_.erase(c.id);
+  }
+  admission_.release(id);
+  sandboxes_.erase(id);
+  jobs_.erase(id);
+  logInfo("sandbox deleted", {{"sandbox", id}});
+  for (auto& w : waiters) w({});
+}
+
+Status Provisioner::releaseRuntime(const SandboxState& s) {
+  ContainerdCall call;
+  call.timeout = config_.callTimeout;
+  Status first;
+  auto note = [&](const Status& st) {
+    if (!st.ok() && !ignorable(st.error()) && first.ok()) first = st;
+  };
+  for (const auto& c : s.containers) {
+    auto task = containerd_.getTask(c.id, call);
+    if (task.ok() && task->status != TaskStatus::NotFound) {
+      if (task->status == TaskStatus::Running || task->status == TaskStatus::Paused ||
+          task->status == TaskStatus::Created) {
+        Status killed = containerd_.killTask(c.id, SIGKILL, true, call);
+        (void)killed;  // the wait below tells whether it took
+        // Wait (bounded) for the kill to land before deleting the task.
+        for (int i = 0; i < 100; ++i) {
+          auto t = containerd_.getTask(c.id, call);
+          if (!t.ok() || t->status == TaskStatus::Stopped || t->status == TaskStatus::NotFound) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+      auto del = containerd_.deleteTask(c.id, call);
+      if (!del.ok()) note(del.error());
+    } else if (!task.ok()) {
+      note(task.error());
+    }
+    note(containerd_.deleteContainer(c.id, call));
+    note(containerd_.removeSnapshot(config_.snapshotter, c.id, call));
+  }
+  note(containerd_.deleteLease(leaseId(s.id()), false, call));
+  note(netns_.remove(config_.netnsPrefix + s.id()));
+  return first;
+}
+
+// ---- events and refresh ------------------------------------------------------------------
+
+void Provisioner::onTaskEvent(const runtime::TaskEvent& ev) {
+  auto m = containerToSandbox_.find(ev.containerId);
+  if (m == containerToSandbox_.end()) return;
+  SandboxState* s = mutableFind(m->second);
+  if (!s) return;
+  ContainerStatus* c = nullptr;
+  for (auto& cc : s->containers) {
+    if (cc.id == ev.containerId) c = &cc;
+  }
+  if (!c) return;
+  if (ev.kind == runtime::TaskEvent::Kind::Oom) {
+    c->oomKilled = true;
+    return;  // the exit follows
+  }
+  if (ev.kind != runtime::TaskEvent::Kind::Exit || (!ev.execId.empty() && ev.execId != ev.containerId)) {
+    return;
+  }
+  c->phase = ContainerPhase::Exited;
+  c->exitCode = ev.exitStatus;
+  c->taskStatus = "stopped";
+  auto jit = jobs_.find(s->id());
+  if (jit != jobs_.end() && jit->second->deleting) {
+    if (!anyTaskAlive(*s)) deleteTeardown(s->id());
+    return;
+  }
+  if (s->phase == SandboxPhase::Running || s->phase == SandboxPhase::Creating) {
+    s->phase = SandboxPhase::Error;
+    s->error = "container " + c->name + " exited with code " + std::to_string(ev.exitStatus) +
+               (c->oomKilled ? " (OOM killed)" : "");
+  }
+  persist(*s);
+}
+
+void Provisioner::refresh(const std::string& id,
+                          std::function<void(Result<const SandboxState*>)> done) {
+  SandboxState* s = mutableFind(id);
+  if (!s) {
+    done(Error("sandbox not found: " + id, 404));
+    return;
+  }
+  std::vector<std::string> ids;
+  for (const auto& c : s->containers) ids.push_back(c.id);
+  auto r = pool_.call(
+      [this, ids]() -> Result<std::vector<runtime::TaskInfo>> {
+        ContainerdCall call;
+        call.timeout = config_.callTimeout;
+        std::vector<runtime::TaskInfo> out;
+        for (const auto& cid : ids) {
+          auto t = containerd_.getTask(cid, call);
+          if (!t.ok()) return t.error();
+          out.push_back(*t);
+        }
+        return out;
+      },
+      [this, id, done = std::move(done), alive = std::weak_ptr<bool>(alive_)](
+          std::optional<Result<std::vector<runtime::TaskInfo>>> r) {
+        if (alive.expired()) return;
+        SandboxState* s = mutableFind(id);
+        if (!s) return done(Error("sandbox not found: " + id, 404));
+        if (!r) return done(Error("refresh cancelled", 500));
+        if (!r->ok()) return done(Error("runtime refresh: " + r->message(), 500));
+        for (const auto& t : r->value()) {
+          for (auto& c : s->containers) {
+            if (c.id != t.containerId) continue;
+            c.taskStatus = runtime::taskStatusName(t.status);
+            if (t.status != TaskStatus::NotFound) c.taskPid = t.pid;
+          }
+        }
+        done(static_cast<const SandboxState*>(s));
+      },
+      "refresh");
+  if (!r.ok()) done(Error(r.message(), 503));
+}
+
+// ---- recovery ----------------------------------------------------------------------------
+
+void Provisioner::recover(std::function<void(std::vector<std::string>)> done) {
+  struct Loaded {
+    std::vector<SandboxState> states;
+    std::vector<std::string> problems;
+  };
+  auto r = pool_.call(
+      [this]() {
+        Loaded l;
+        Status st = store_.init();
+        if (!st.ok()) l.problems.push_back(st.message());
+        l.states = store_.loadAll(l.problems);
+        return l;
+      },
+      [this, done = std::move(done), alive = std::weak_ptr<bool>(alive_)](std::optional<Loaded> l) {
+        if (alive.expired()) return;
+        if (!l) return done({"state load cancelled"});
+        for (auto& st : l->states) {
+          const std::string id = st.id();
+          admission_.restore(id, st.spec.totalCpuMillis(), st.spec.totalMemoryBytes());
+          for (const auto& c : st.containers) containerToSandbox_[c.id] = id;
+          SandboxPhase phase = st.phase;
+          sandboxes_.emplace(id, std::move(st));
+          jobs_[id] = std::make_unique<Job>();
+          if (phase == SandboxPhase::Creating) {
+            failCreate(id, "provisioning interrupted by an sbxlet restart");
+          } else if (phase == SandboxPhase::Deleting) {
+            beginDelete(id);
+          } else {
+            jobs_.erase(id);
+            refresh(id, [](Result<const SandboxState*>) {});
+          }
+        }
+        done(std::move(l->problems));
+      },
+      "recover");
+  if (!r.ok()) done({r.message()});
+}
+
+}  // namespace sbx::node

@@ -1,0 +1,57 @@
+#pragma once
+// SandboxApi: sbxlet's HTTP API (SPEC §1) on the router: node status,
+// sandbox create/list/get/statuses/logs/delete, all behind the shared-secret
+// bearer check (only GET /healthz is open).
+//
+// Loop-thread only. Log reads and everything blocking go to the pool.
+
+#include <cstdint>
+#include <string>
+
+#include "http/Router.h"
+
+namespace sbx {
+class WorkerPool;
+}
+
+namespace sbx::node {
+
+class Admission;
+class Provisioner;
+
+struct SandboxApiOptions {
+  std::string sharedSecret;      // required: empty refuses every request
+  int64_t logReadLimitContainer = 32 << 20;
+  int64_t logReadLimitSandbox = 128 << 20;
+  std::string externalAddress;
+  size_t maxStatusIds = 200;
+};
+
+class SandboxApi {
+ public:
+  SandboxApi(Provisioner& provisioner, Admission& admission, WorkerPool& pool,
+             SandboxApiOptions options);
+
+  void registerRoutes(http::Router& router);
+
+  // Constant-time comparison of "Bearer <secret>" (exposed for tests).
+  static bool authorized(const std::string* header, const std::string& secret);
+
+ private:
+  http::Handler guarded(http::Handler h);
+  void nodeStatus(const http::ExchangePtr& ex);
+  void createSandbox(const http::ExchangePtr& ex);
+  void listSandboxes(const http::ExchangePtr& ex);
+  void getSandbox(const http::ExchangePtr& ex);
+  void statuses(const http::ExchangePtr& ex);
+  void logs(const http::ExchangePtr& ex, bool oneContainer);
+  void deleteSandbox(const http::ExchangePtr& ex);
+
+  Provisioner& provisioner_;
+  Admission& admission_;
+  WorkerPool& pool_;
+  SandboxApiOptions options_;
+  uint64_t idCounter_ = 0;
+};
+
+}  // namespace sbx::node
