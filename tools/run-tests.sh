@@ -44,7 +44,7 @@ run_script() {  # run_script NAME SCRIPT
   echo "== $name: $script"
   local out
   out=$(mktemp)
-  "$script" 2>&1 | tee "$out" | tail -20
+  $script 2>&1 | tee "$out" | tail -20
   local rc=${PIPESTATUS[0]}
   local line p f
   line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
@@ -68,6 +68,7 @@ run_doctest tsan env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/
 run_script daemons tests/integration/daemons_test.sh
 [ -x tests/integration/env_test.sh ] && run_script env tests/integration/env_test.sh
 run_doctest integration tools/run-integration.sh build/integration_tests
+run_script sbxlet "tools/run-integration.sh tests/integration/sbxlet_test.sh"
 
 echo
 echo "all suites: $total_pass passed, $total_fail failed"

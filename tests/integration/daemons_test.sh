@@ -29,7 +29,13 @@ check() {  # check NAME CONDITION...
 # Starts a daemon on 127.0.0.1:0 and sets PORT and PID from its log.
 start_daemon() {
   local bin=$1 log=$2
-  "$bin" --http-addr 127.0.0.1:0 --shutdown-grace 5 2>"$log" &
+  # sbxlet keeps its state and secret in a directory of the test's own, and
+  # points at a containerd socket that does not exist (only HTTP is tested).
+  local extra=()
+  case "$bin" in
+    */sbxlet) extra=(--state-dir "$work/state" --containerd-address "$work/no-containerd.sock") ;;
+  esac
+  "$bin" --http-addr 127.0.0.1:0 --shutdown-grace 5 "${extra[@]}" 2>"$log" &
   PID=$!
   pids+=("$PID")
   PORT=""
@@ -67,9 +73,15 @@ for daemon in sbxlet sandboxd-o; do
   done
 done
 
+# sbxlet generated its shared secret into its state dir, 0600, and logged
+# only the path.
+check "secret file is 0600" test "$(stat -c %a "$work/state/secret")" = 600
+check "secret value never logged" bash -c "! grep -qF \"\$(cat '$work/state/secret')\" '$work'/sbxlet-*.log"
+check "secret path logged" grep -q '"msg":"shared secret in use","path":"'"$work/state/secret"'"' "$work/sbxlet-TERM.log"
+
 # A port already taken: a clear error and exit 1.
 start_daemon bin/sbxlet "$work/first.log"
-bin/sbxlet --http-addr "127.0.0.1:$PORT" 2>"$work/busy.err"
+bin/sbxlet --http-addr "127.0.0.1:$PORT" --state-dir "$work/state" 2>"$work/busy.err"
 check "busy port exits 1" test $? -eq 1
 check "busy port message" grep -q "Address already in use" "$work/busy.err"
 kill -TERM "$PID"; wait "$PID"

@@ -13,6 +13,7 @@ SECRET=integration-secret-0123456789
 H="Authorization: Bearer $SECRET"
 SBX_PID=""
 PORT=""
+STARTS=0
 
 cleanup() {
   [ -n "$SBX_PID" ] && kill -KILL "$SBX_PID" 2>/dev/null
@@ -42,25 +43,25 @@ start_sbxlet() {
     # This runsc build refuses netstack inside a network namespace; each
     # container's gVisor sandbox joins the sandbox's netns with the host
     # stack instead (see README: runtimes).
-    printf '#!/bin/sh\nexec runsc --network=host "$@"\n' > "$SBX_ENV_DIR/bin/runsc-host"
-    chmod +x "$SBX_ENV_DIR/bin/runsc-host"
-    binary=$SBX_ENV_DIR/bin/runsc-host
+    binary=$(pwd -P)/tools/runsc-host
     root=$RUNSC_ROOT
   fi
+  STARTS=$((STARTS + 1))
+  LOG="$STATE/sbxlet.$STARTS.log"  # a fresh log per start: no stale "listening" line
   bin/sbxlet --http-addr 127.0.0.1:0 --state-dir "$STATE" --containerd-address "$CONTAINERD_SOCK" \
     --containerd-namespace "$NS" --runtime "$rt" --runtime-binary "$binary" --runtime-root "$root" \
     --registry-mirrors "{\"docker.io\":[\"http://$REGISTRY_ADDR\"]}" --shared-secret "$SECRET" \
-    --shutdown-grace 2 "$@" 2>>"$STATE/sbxlet.log" &
+    --shutdown-grace 2 "$@" 2>"$LOG" &
   SBX_PID=$!
   PORT=""
   for _ in $(seq 1 200); do
-    PORT=$(grep -o '"msg":"listening".*"port":"[0-9]*"' "$STATE/sbxlet.log" | tail -1 | grep -o '"port":"[0-9]*"' | grep -o '[0-9]*')
-    if [ -n "$PORT" ] && grep -q '"msg":"state recovered"' "$STATE/sbxlet.log"; then return 0; fi
+    PORT=$(grep -o '"msg":"listening".*"port":"[0-9]*"' "$LOG" | tail -1 | grep -o '"port":"[0-9]*"' | grep -o '[0-9]*')
+    if [ -n "$PORT" ] && grep -q '"msg":"state recovered"' "$LOG"; then return 0; fi
     kill -0 "$SBX_PID" 2>/dev/null || break
     sleep 0.05
   done
   echo "sbxlet did not start; log:" >&2
-  tail -5 "$STATE/sbxlet.log" >&2
+  tail -5 "$LOG" >&2
   return 1
 }
 
