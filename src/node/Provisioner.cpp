@@ -1,7 +1,12 @@
 #include "node/Provisioner.h"
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "log/Log.h"
@@ -38,6 +43,18 @@ constexpr char kLabelSandbox[] = "sandboxd.io/sandbox";
 constexpr char kLabelContainer[] = "sandboxd.io/container";
 
 std::string leaseId(const std::string& sandboxId) { return "sandboxd-" + sandboxId; }
+
+}  // namespace
+
+// runsc finds containers by id prefix within its root ("id \"a-b\" is
+// ambiguous" once "a-b-c" exists), and ids are "<sandbox>-<name>", so ids of
+// different sandboxes can be prefixes of each other. A root per container
+// makes every lookup unambiguous; the root goes with the container.
+std::string Provisioner::runtimeRootFor(const std::string& containerId) const {
+  return config_.runtimeRoot.empty() ? "" : config_.runtimeRoot + "/" + containerId;
+}
+
+namespace {
 
 // Image env first, the request's overriding it key by key.
 std::vector<std::string> mergeEnv(const std::vector<std::string>& image,
@@ -317,7 +334,7 @@ void Provisioner::stepRuntime(const std::string& id, std::vector<runtime::ImageI
           cc.labels = labels;
           cc.runtimeName = config_.runtimeType;
           cc.runtimeBinary = config_.runtimeBinary;
-          cc.runtimeRoot = config_.runtimeRoot;
+          cc.runtimeRoot = runtimeRootFor(c.id);
           cc.specJson = c.specJson;
           cc.snapshotter = config_.snapshotter;
           cc.snapshotKey = c.id;
@@ -542,6 +559,40 @@ void Provisioner::finishDelete(const std::string& id, Status st) {
   for (auto& w : waiters) w({});
 }
 
+namespace {
+
+// Removes the cgroup `path` in every v1 hierarchy (and the unified one).
+// Runtimes remove their cgroups themselves, but runsc does it after its
+// sandbox process is gone, which can be after containerd's delete returned:
+// wait for that (bounded) and remove what is left, so a delete never leaves
+// one behind. EBUSY means processes are still leaving.
+Status removeCgroup(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string last;
+  for (const auto& entry : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+    fs::path dir = entry.path() / fs::path(path).relative_path();
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      if (!fs::exists(dir, ec)) break;
+      // Children first (runsc nests per-container cgroups).
+      std::vector<fs::path> dirs;
+      for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (ec) break;
+        if (it->is_directory(ec)) dirs.push_back(it->path());
+      }
+      std::sort(dirs.rbegin(), dirs.rend());
+      for (const auto& d : dirs) ::rmdir(d.c_str());
+      if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) break;
+      last = dir.string() + ": " + std::strerror(errno);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (fs::exists(dir, ec)) return Error("cgroup " + last);
+  }
+  return {};
+}
+
+}  // namespace
+
 Status Provisioner::releaseRuntime(const SandboxState& s) {
   ContainerdCall call;
   call.timeout = config_.callTimeout;
@@ -550,26 +601,40 @@ Status Provisioner::releaseRuntime(const SandboxState& s) {
     if (!st.ok() && !ignorable(st.error()) && first.ok()) first = st;
   };
   for (const auto& c : s.containers) {
-    auto task = containerd_.getTask(c.id, call);
-    if (task.ok() && task->status != TaskStatus::NotFound) {
-      if (task->status == TaskStatus::Running || task->status == TaskStatus::Paused ||
-          task->status == TaskStatus::Created) {
-        Status killed = containerd_.killTask(c.id, SIGKILL, true, call);
-        (void)killed;  // the wait below tells whether it took
-        // Wait (bounded) for the kill to land before deleting the task.
-        for (int i = 0; i < 100; ++i) {
-          auto t = containerd_.getTask(c.id, call);
-          if (!t.ok() || t->status == TaskStatus::Stopped || t->status == TaskStatus::NotFound) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Verify-and-retry: after a crash, a task create the previous process
+    // started may still land in containerd moments after this first pass.
+    for (int pass = 0; pass < 3; ++pass) {
+      auto task = containerd_.getTask(c.id, call);
+      if (task.ok() && task->status != TaskStatus::NotFound) {
+        if (task->status != TaskStatus::Stopped) {
+          Status killed = containerd_.killTask(c.id, SIGKILL, true, call);
+          (void)killed;  // the wait below tells whether it took
+          for (int i = 0; i < 100; ++i) {
+            auto t = containerd_.getTask(c.id, call);
+            if (!t.ok() || t->status == TaskStatus::Stopped || t->status == TaskStatus::NotFound) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
         }
+        auto del = containerd_.deleteTask(c.id, call);
+        if (!del.ok()) note(del.error());
+      } else if (!task.ok()) {
+        note(task.error());
       }
-      auto del = containerd_.deleteTask(c.id, call);
-      if (!del.ok()) note(del.error());
-    } else if (!task.ok()) {
-      note(task.error());
+      note(containerd_.deleteContainer(c.id, call));
+      note(containerd_.removeSnapshot(config_.snapshotter, c.id, call));
+      auto again = containerd_.getTask(c.id, call);
+      auto container = containerd_.getContainer(c.id, call);
+      bool gone = again.ok() && again->status == TaskStatus::NotFound && !container.ok() &&
+                  runtime::isNotFound(container.error());
+      if (gone) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
-    note(containerd_.deleteContainer(c.id, call));
-    note(containerd_.removeSnapshot(config_.snapshotter, c.id, call));
+    note(removeCgroup(config_.cgroupParent + "/" + c.id));
+    if (!config_.runtimeRoot.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(runtimeRootFor(c.id), ec);
+      if (ec) note(Status(Error("remove " + runtimeRootFor(c.id) + ": " + ec.message())));
+    }
   }
   note(containerd_.deleteLease(leaseId(s.id()), false, call));
   note(netns_.remove(config_.netnsPrefix + s.id()));

@@ -106,6 +106,7 @@ class Provisioner {
   // loop unless the provisioner is gone. Error if the pool refused the job.
   Status runJob(const char* tag, std::function<Status()> work, std::function<void(Status)> done);
   SandboxState* mutableFind(const std::string& id);
+  std::string runtimeRootFor(const std::string& containerId) const;
   void touch(SandboxState& s);
   void persist(SandboxState& s, std::function<void(Status)> done = nullptr);
 

@@ -300,8 +300,8 @@ Result<Descriptor> selectPlatformManifest(std::string_view text, const Platform&
   if (!best) {
     std::string list;
     for (const auto& a : available) list += (list.empty() ? "" : ", ") + a;
-    return Error("no manifest for " + want.str() + " (index has: " +
-                     (list.empty() ? std::string("none") : list) + ")",
+    return Error("no manifest for " + want.str() +
+                     " (index has: " + (list.empty() ? std::string("none") : list) + ")",
                  kErrNotFound);
   }
   return *best;
@@ -417,8 +417,8 @@ class ImagePuller::Session {
                         const std::map<std::string, std::string>& labels);
   Result<std::string> fetchConfig(const Descriptor& desc);
   Status fetchLayer(const Descriptor& desc);
-  Status unpackLayer(const Descriptor& layer, const std::string& diffId,
-                     const std::string& parent, const std::string& chainId);
+  Status unpackLayer(const Descriptor& layer, const std::string& diffId, const std::string& parent,
+                     const std::string& chainId);
   Status putImage(const Descriptor& target);
 
   ImagePuller& p_;
@@ -508,8 +508,8 @@ Status ImagePuller::Session::fetchLayer(const Descriptor& desc) {
   if (Status st = guard.acquire(deadline_); !st.ok()) return st;
   auto c = call(true);
   if (!c.ok()) return c.error();
-  auto w = p_.containerd_.openContentWriter(ingestRef("layer", desc.digest), desc.digest,
-                                            desc.size, *c);
+  auto w =
+      p_.containerd_.openContentWriter(ingestRef("layer", desc.digest), desc.digest, desc.size, *c);
   if (!w.ok()) {
     if (isAlreadyExists(w.error())) return {};
     return w.error();
@@ -676,9 +676,9 @@ Result<ImageInfo> ImagePuller::Session::run() {
                        "with a current client)",
                    kErrInvalidArgument);
     }
-    return Error("manifest " + curDesc.digest + ": unsupported media type \"" +
-                     curDesc.mediaType + "\"",
-                 kErrInvalidArgument);
+    return Error(
+        "manifest " + curDesc.digest + ": unsupported media type \"" + curDesc.mediaType + "\"",
+        kErrInvalidArgument);
   }
   auto manifest = parseImageManifest(curBody);
   if (!manifest.ok()) return prefixed("manifest " + curDesc.digest + ": ", manifest.error());
@@ -722,8 +722,8 @@ Result<ImageInfo> ImagePuller::Session::run() {
 
   const std::vector<std::string> chain = chainIds(config->diffIds);
   for (size_t i = 0; i < chain.size(); ++i) {
-    Status st = unpackLayer(manifest->layers[i], config->diffIds[i], i == 0 ? "" : chain[i - 1],
-                            chain[i]);
+    Status st =
+        unpackLayer(manifest->layers[i], config->diffIds[i], i == 0 ? "" : chain[i - 1], chain[i]);
     if (!st.ok()) return st.error();
   }
   if (Status st = ensureLabels(manifest->config.digest,
@@ -770,10 +770,9 @@ Result<ImageInfo> ImagePuller::pull(const ImageRef& ref, Deadline deadline) {
   const std::string lease = "sandboxd-pull-" + randomHex(8);
   const std::map<std::string, std::string> leaseLabels = {
       {kLabelPull, name},
-      {kLabelExpire,
-       rfc3339(std::chrono::system_clock::now() +
-               std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                   options_.leaseExpiry))},
+      {kLabelExpire, rfc3339(std::chrono::system_clock::now() +
+                             std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                 options_.leaseExpiry))},
   };
   ContainerdCall c;
   c.timeout = std::min(std::chrono::ceil<std::chrono::milliseconds>(left),
@@ -828,8 +827,7 @@ Result<ImageInfo> ImagePuller::local(const ImageRef& ref) {
   if (!configBytes.ok()) return prefixed("image " + name + ": ", configBytes.error());
   auto config = parseImageConfig(*configBytes);
   if (!config.ok()) {
-    return prefixed("image " + name + ": config " + manifest->config.digest + ": ",
-                    config.error());
+    return prefixed("image " + name + ": config " + manifest->config.digest + ": ", config.error());
   }
   if (config->diffIds.empty()) {
     return Error("image " + name + ": config lists no layers", kErrInvalidArgument);

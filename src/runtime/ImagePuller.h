@@ -77,12 +77,12 @@ Result<Descriptor> selectPlatformManifest(std::string_view indexJson, const Plat
 std::vector<std::string> chainIds(const std::vector<std::string>& diffIds);
 
 struct ImageInfo {
-  std::string name;             // normalized reference, the image record's name
-  std::string targetDigest;     // the image record's target (index or manifest)
+  std::string name;          // normalized reference, the image record's name
+  std::string targetDigest;  // the image record's target (index or manifest)
   std::string targetMediaType;
-  std::string manifestDigest;   // this platform's manifest
+  std::string manifestDigest;  // this platform's manifest
   std::string configDigest;
-  std::string platform;         // from the config: "linux/amd64"
+  std::string platform;  // from the config: "linux/amd64"
   std::vector<std::string> entrypoint;
   std::vector<std::string> cmd;
   std::vector<std::string> env;

@@ -53,8 +53,8 @@ std::string toLower(std::string_view s) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' ||
-                        s.front() == '\n')) {
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
     s.remove_prefix(1);
   }
   while (!s.empty() &&
@@ -83,25 +83,44 @@ std::string hostOf(std::string_view url) {
 
 const char* reasonPhrase(long status) {
   switch (status) {
-    case 200: return "OK";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 416: return "Range Not Satisfiable";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
+    case 200:
+      return "OK";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 416:
+      return "Range Not Satisfiable";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "";
   }
 }
 
@@ -398,8 +417,8 @@ std::vector<RegistryEndpoint> registryEndpoints(const RegistryConfig& config,
       if (url.empty()) continue;
       if (!isHttpUrl(url)) {
         // A mirror given as a bare host: https, unless that host is insecure.
-        const bool mirrorInsecure = std::find(config.insecure.begin(), config.insecure.end(),
-                                              url) != config.insecure.end();
+        const bool mirrorInsecure =
+            std::find(config.insecure.begin(), config.insecure.end(), url) != config.insecure.end();
         url = (mirrorInsecure ? "http://" : "https://") + url;
       }
       out.push_back(RegistryEndpoint{std::move(url), true});
@@ -434,7 +453,7 @@ struct RegistryResponse {
   long status = 0;
   std::string reason;
   std::map<std::string, std::string> headers;  // lowercase names
-  std::string body;  // buffered body: success (no sink) or error
+  std::string body;                            // buffered body: success (no sink) or error
 
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
@@ -562,8 +581,7 @@ Result<detail::RegistryResponse> performGet(const detail::RegistryRequest& req,
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(options.connectTimeout.count()));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connectTimeout.count()));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, leftMs);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedBytesPerSecond);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.lowSpeedTime.count()));
@@ -758,8 +776,8 @@ Result<detail::RegistryResponse> RegistryClient::authorizedGet(const RegistryEnd
     }
     if (bearer != nullptr) {
       Status st = fetchToken(endpoint, ref, *bearer, request.deadline);
-      if (!st.ok()) return Error("GET " + request.url + ": 401 Unauthorized, " + st.message(),
-                                 st.error().code);
+      if (!st.ok())
+        return Error("GET " + request.url + ": 401 Unauthorized, " + st.message(), st.error().code);
       continue;
     }
     if (basic != nullptr && credentialsFor(endpoint, ref) != nullptr) {
@@ -818,8 +836,7 @@ Result<FetchedManifest> RegistryClient::fetchManifest(const ImageRef& ref,
     // a sha256 one must agree with the body.
     const std::string served = resp->header("docker-content-digest");
     if (startsWith(served, "sha256:") && served != m.digest) {
-      errors.push_back("GET " + req.url + ": digest mismatch for " + served + ": got " +
-                       m.digest);
+      errors.push_back("GET " + req.url + ": digest mismatch for " + served + ": got " + m.digest);
       lastCode = kErrOther;
       continue;
     }

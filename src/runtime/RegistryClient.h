@@ -120,7 +120,7 @@ struct FetchedManifest {
   std::string digest;     // "sha256:..." of body (checked against the ref's
                           // digest, and against Docker-Content-Digest)
   std::string body;
-  std::string endpoint;   // base URL that served it
+  std::string endpoint;  // base URL that served it
 };
 
 class RegistryClient {
@@ -148,8 +148,7 @@ class RegistryClient {
   // (the one that served the manifest) is tried first. Another endpoint is
   // only tried when the previous one failed before delivering any byte.
   Status fetchBlob(const ImageRef& ref, const std::string& digest, int64_t size,
-                   const BlobSink& sink, Deadline deadline,
-                   const std::string& preferEndpoint = {});
+                   const BlobSink& sink, Deadline deadline, const std::string& preferEndpoint = {});
 
  private:
   using Request = detail::RegistryRequest;

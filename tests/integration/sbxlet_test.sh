@@ -38,14 +38,15 @@ start_sbxlet() {
   STATE="$SBX_ENV_DIR/sbxlet-$rt"
   NS="sbxit-$rt"
   mkdir -p "$STATE" "$SBX_ENV_DIR/bin"
-  local binary=runc root=$RUNC_ROOT
+  local binary=runc root=$RUNC_ROOT/sbxlet
   if [ "$rt" = runsc ]; then
     # This runsc build refuses netstack inside a network namespace; each
     # container's gVisor sandbox joins the sandbox's netns with the host
     # stack instead (see README: runtimes).
     binary=$(pwd -P)/tools/runsc-host
-    root=$RUNSC_ROOT
+    root=$RUNSC_ROOT/sbxlet
   fi
+  RTROOT=$root
   STARTS=$((STARTS + 1))
   LOG="$STATE/sbxlet.$STARTS.log"  # a fresh log per start: no stale "listening" line
   bin/sbxlet --http-addr 127.0.0.1:0 --state-dir "$STATE" --containerd-address "$CONTAINERD_SOCK" \
@@ -128,6 +129,7 @@ no_leaks() {  # everything the runtime's sandboxes owned is gone
   [ -z "$(CTR leases ls -q)" ] || why="$why leases:$(CTR leases ls -q | tr '\n' ' ')"
   ls /var/run/netns 2>/dev/null | grep -q "^sandboxd-sbxit" && why="$why netns"
   [ -z "$(ls "$STATE/sandboxes" 2>/dev/null)" ] || why="$why state-dirs"
+  [ -z "$(ls "$RTROOT" 2>/dev/null)" ] || why="$why runtime-roots:$(ls "$RTROOT" | tr '\n' ' ')"
   grep -q "sbxit-" /proc/self/mountinfo && why="$why mounts"
   for ctl in memory cpu pids; do
     [ -d "/sys/fs/cgroup/$ctl/sandboxd" ] || continue
@@ -163,6 +165,16 @@ run_suite() {
   check "$rt: taskPID reported" bash -c "grep -q '\"taskPID\":[1-9]' <<<'$body'"
   check "$rt: image normalized" bash -c "grep -q 'docker.io/library/alpine:3.20' <<<'$body'"
   check "$rt: runtime reported" bash -c "grep -q '\"runtime\":\"$rt\"' <<<'$body'"
+
+  # Container ids that are prefixes of each other ("<sandbox>-<name>": px-a
+  # and px-a-b), which runsc would find ambiguous in a shared root.
+  call POST /v1/sandboxes "{\"id\":\"$p-px\",\"containers\":[$(container a alpine:3.20 100m 16Mi '["sleep","300"]')]}"
+  call POST /v1/sandboxes "{\"id\":\"$p-px-a\",\"containers\":[$(container b alpine:3.20 100m 16Mi '["sleep","300"]')]}"
+  check "$rt: prefix ids: first running" wait_phase "$p-px" running
+  check "$rt: prefix ids: second running" wait_phase "$p-px-a" running
+  call DELETE "/v1/sandboxes/$p-px"
+  check "$rt: prefix ids: delete one" test "$CODE" = 200
+  check "$rt: prefix ids: the other still running" test "$(phase_of "$p-px-a")" = running
 
   # The image's Entrypoint/Cmd/Env/WorkingDir, and the request's env over it.
   api POST /v1/sandboxes "{\"id\":\"$p-cfg\",\"containers\":[$(container main sandboxd-test/config:1 100m 32Mi '[]' ',"x":1')]}" >/dev/null
