@@ -1,6 +1,8 @@
 #include "node/Provisioner.h"
 
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -591,6 +593,33 @@ Status removeCgroup(const std::string& path) {
   return {};
 }
 
+// `<runtime> --root ROOT delete --force ID`, bounded to 10 s. Needed when a
+// create was cut short (sbxlet killed mid-call): containerd forgets the task
+// but the runtime's own state and a `runc init` waiting on its fifo remain.
+Status forceDeleteInRuntime(const std::string& binary, const std::string& root,
+                            const std::string& id) {
+  std::vector<std::string> args = {binary, "--root", root, "delete", "--force", id};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (::posix_spawnp(&pid, binary.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+    return Error("spawn " + binary + ": " + std::strerror(errno));
+  }
+  for (int i = 0; i < 500; ++i) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+      return Error(binary + " delete --force " + id + " failed");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return Error(binary + " delete --force " + id + " timed out");
+}
+
 }  // namespace
 
 Status Provisioner::releaseRuntime(const SandboxState& s) {
@@ -628,6 +657,15 @@ Status Provisioner::releaseRuntime(const SandboxState& s) {
                   runtime::isNotFound(container.error());
       if (gone) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+    if (!config_.runtimeRoot.empty()) {
+      // The shim keeps the runtime's state under <root>/<namespace>/<id>.
+      const std::string nsRoot = runtimeRootFor(c.id) + "/" + config_.namespaceName;
+      std::error_code ec;
+      if (std::filesystem::exists(nsRoot + "/" + c.id, ec)) {
+        const std::string binary = config_.runtimeBinary.empty() ? "runc" : config_.runtimeBinary;
+        note(forceDeleteInRuntime(binary, nsRoot, c.id));
+      }
     }
     note(removeCgroup(config_.cgroupParent + "/" + c.id));
     if (!config_.runtimeRoot.empty()) {
