@@ -52,7 +52,7 @@ UNIT_TESTS := $(BUILD)/unit_tests
 INTEG_TESTS := $(BUILD)/integration_tests
 
 .SECONDARY:
-.PHONY: all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http clean format
+.PHONY: all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http bench-create clean format
 
 all: $(DAEMONS)
 
@@ -134,6 +134,12 @@ down:
 bench-http: $(BIN)/sbxlet
 	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
 	bench/http.sh
+
+# Create → running, runc and runsc, 20 sequential and 20 concurrent, beside
+# bare `ctr run -d` in the same run; writes bench/results/create-*.md.
+bench-create: $(BIN)/sbxlet
+	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
+	bench/create.sh
 
 format:
 	clang-format -i $$(find src tests -name '*.h' -o -name '*.cpp')

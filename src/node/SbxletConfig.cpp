@@ -230,7 +230,7 @@ config::ConfigSchema<SbxletConfig> sbxletConfigSchema(const SbxletConfigHooks& h
       .validate(validateLogFilePrefix);
   s.string("app_env", "", "deployment environment name, e.g. prod, staging", &C::appEnv)
       .envAlias("APP_ENV");
-  s.integer("worker_threads", 4, 1, 64, "threads for blocking work (containerd calls, CNI)",
+  s.integer("worker_threads", 16, 1, 64, "threads for blocking work (containerd calls, CNI)",
             &C::workerThreads);
   // A bare number of seconds is what the earlier --shutdown-grace took.
   s.duration("shutdown_grace", "10s",

@@ -76,7 +76,7 @@ struct SbxletConfig {
   std::string logFilePrefix;                      // "sandboxd"
   std::string appEnv;                             // ""
   // Ours, beyond SPEC's table.
-  int workerThreads = 0;                      // 4
+  int workerThreads = 0;                      // 16: blocking containerd calls wait, they do not burn CPU
   std::chrono::nanoseconds shutdownGrace{0};  // 10s
   int httpMaxConnections = 0;                 // 10000
   int64_t httpMaxBodyBytes = 0;               // 1Mi

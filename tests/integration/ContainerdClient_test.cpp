@@ -45,7 +45,8 @@ ContainerdClient makeClient() {
   ContainerdOptions o;
   o.address = test::envOrFail("CONTAINERD_SOCK");
   o.namespaceName = ns();
-  o.callTimeout = 20s;
+  // Generous: a loaded 2-core CI machine can take seconds to start runsc.
+  o.callTimeout = 60s;
   return ContainerdClient(o);
 }
 

@@ -678,7 +678,10 @@ TEST_SUITE("ImagePuller") {
       REQUIRE_FALSE(r.ok());
       MESSAGE(r.message());
       CHECK(r.error().code == kErrTimeout);
-      CHECK(r.message().find("deadline exceeded") != std::string::npos);
+      // Which clock notices first (curl's transfer timeout, set to the time
+      // left, or the puller's own deadline check) depends on scheduling.
+      CHECK((r.message().find("deadline exceeded") != std::string::npos ||
+             r.message().find("timed out") != std::string::npos));
       CHECK(msSince(t0) < 5000);
       CHECK(f.pullLeases() == 0);
     }

@@ -82,7 +82,7 @@ TEST_CASE("SbxletConfig: defaults are SPEC's") {
   CHECK(c.logDir.empty());
   CHECK(c.logFilePrefix == "sandboxd");
   CHECK(c.appEnv.empty());
-  CHECK(c.workerThreads == 4);
+  CHECK(c.workerThreads == 16);
   CHECK(c.shutdownGrace == 10s);
   CHECK(c.httpMaxConnections == 10000);
   CHECK(c.httpMaxBodyBytes == 1LL << 20);
