@@ -141,6 +141,11 @@ TEST_CASE("containerd: snapshot → container → task → exit event, runc and 
   namespace fs = std::filesystem;
   fs::path logDir = fs::temp_directory_path() / ("sbx-it-logs-" + std::to_string(::getpid()));
   fs::create_directories(logDir);
+  // Removed however the test ends (a failed REQUIRE leaves the scope early).
+  struct RemoveDir {
+    fs::path p;
+    ~RemoveDir() { fs::remove_all(p); }
+  } removeLogDir{logDir};
 
   struct Runtime {
     const char* name;
@@ -230,7 +235,6 @@ TEST_CASE("containerd: snapshot → container → task → exit event, runc and 
     stream.stop();
     CHECK(stream.connects() >= 1);
   }
-  fs::remove_all(logDir);
   // Leave the namespace's base snapshot for other cases; the environment's
   // teardown removes containerd's whole root.
 }
