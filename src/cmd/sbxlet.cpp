@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   aopts.logReadLimitContainer = cfg.logReadLimitContainerBytes;
   aopts.logReadLimitSandbox = cfg.logReadLimitSandboxBytes;
   aopts.externalAddress = cfg.externalAddress;
+  aopts.loop = &daemon.loop();
   node::SandboxApi api(provisioner, admission, pool, aopts);
   api.registerRoutes(daemon.router());
 

@@ -12,6 +12,7 @@
 #include "node/Admission.h"
 #include "node/Provisioner.h"
 #include "node/SandboxStore.h"
+#include "reactor/EventLoop.h"
 #include "reactor/WorkerPool.h"
 
 namespace sbx::node {
@@ -68,6 +69,9 @@ http::Handler SandboxApi::guarded(http::Handler h) {
 
 void SandboxApi::registerRoutes(http::Router& r) {
   r.add("GET", "/v1/node/status", guarded([this](const http::ExchangePtr& ex) { nodeStatus(ex); }));
+  if (options_.loop) {
+    r.add("GET", "/v1/node/loop", guarded([this](const http::ExchangePtr& ex) { loopStats(ex); }));
+  }
   r.add("POST", "/v1/sandboxes/statuses",
         guarded([this](const http::ExchangePtr& ex) { statuses(ex); }));
   r.add("POST", "/v1/sandboxes", guarded([this](const http::ExchangePtr& ex) { createSandbox(ex); }));
@@ -86,6 +90,27 @@ void SandboxApi::nodeStatus(const http::ExchangePtr& ex) {
   w.beginObject().kv("ok", true).key("resources");
   admission_.writeResources(w, rfc3339Now(), options_.externalAddress);
   w.endObject();
+  respondJson(ex, 200, w.str());
+}
+
+// The event loop's health: turns so far and the longest turn (the worst
+// stall any callback imposed on every other client). `?reset=1` starts a new
+// measurement window after reading.
+void SandboxApi::loopStats(const http::ExchangePtr& ex) {
+  EventLoop::Stats st = options_.loop->stats();
+  json::JsonWriter w(256);
+  w.beginObject()
+      .kv("turns", st.turns)
+      .kv("max_stall_us",
+          static_cast<int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(st.maxBusy).count()))
+      .kv("max_stall_cpu_us",
+          static_cast<int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(st.maxBusyCpu).count()))
+      .kv("watchers", st.watchers)
+      .kv("timers", st.timers)
+      .endObject();
+  if (ex->request().queryValue("reset") == std::optional<std::string_view>("1")) {
+    options_.loop->resetMaxBusy();
+  }
   respondJson(ex, 200, w.str());
 }
 

@@ -11,6 +11,7 @@
 #include "http/Router.h"
 
 namespace sbx {
+class EventLoop;
 class WorkerPool;
 }
 
@@ -25,6 +26,8 @@ struct SandboxApiOptions {
   int64_t logReadLimitSandbox = 128 << 20;
   std::string externalAddress;
   size_t maxStatusIds = 200;
+  // For GET /v1/node/loop (the loop's health); null: route not served.
+  EventLoop* loop = nullptr;
 };
 
 class SandboxApi {
@@ -40,6 +43,7 @@ class SandboxApi {
  private:
   http::Handler guarded(http::Handler h);
   void nodeStatus(const http::ExchangePtr& ex);
+  void loopStats(const http::ExchangePtr& ex);
   void createSandbox(const http::ExchangePtr& ex);
   void listSandboxes(const http::ExchangePtr& ex);
   void getSandbox(const http::ExchangePtr& ex);

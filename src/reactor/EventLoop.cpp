@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 namespace sbx {
 
@@ -247,6 +248,8 @@ void EventLoop::runOnce(Duration maxWait) {
   int timeout = epollTimeoutMs(maxWait);
   int n = ::epoll_wait(epoll_.get(), events_.data(), static_cast<int>(events_.size()), timeout);
   TimePoint busyStart = clock_->now();
+  timespec cpuStart{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpuStart);
   if (n < 0) {
     if (errno != EINTR) die("epoll_wait");
     n = 0;
@@ -274,6 +277,11 @@ void EventLoop::runOnce(Duration maxWait) {
   ++turns_;
   Duration busy = clock_->now() - busyStart;
   if (busy > maxBusy_) maxBusy_ = busy;
+  timespec cpuEnd{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpuEnd);
+  Duration cpu = std::chrono::seconds(cpuEnd.tv_sec - cpuStart.tv_sec) +
+                 std::chrono::nanoseconds(cpuEnd.tv_nsec - cpuStart.tv_nsec);
+  if (cpu > maxBusyCpu_) maxBusyCpu_ = cpu;
 }
 
 void EventLoop::run() {
@@ -287,6 +295,7 @@ EventLoop::Stats EventLoop::stats() const {
   Stats s;
   s.turns = turns_;
   s.maxBusy = maxBusy_;
+  s.maxBusyCpu = maxBusyCpu_;
   s.watchers = activeWatchers_ - 1;  // not counting the wakeup eventfd
   s.timers = timers_.size();
   return s;

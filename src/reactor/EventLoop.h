@@ -132,11 +132,18 @@ class EventLoop {
     // Longest time between epoll_wait returning and being called again:
     // the worst stall any callback imposed on everyone else.
     Duration maxBusy{0};
+    // The loop thread's own CPU time in that kind of turn (its worst): a
+    // long maxBusy with a short maxBusyCpu means the thread was preempted
+    // (machine overloaded), not that a callback blocked or computed.
+    Duration maxBusyCpu{0};
     size_t watchers = 0;
     size_t timers = 0;
   };
   Stats stats() const;
-  void resetMaxBusy() { maxBusy_ = Duration::zero(); }
+  void resetMaxBusy() {
+    maxBusy_ = Duration::zero();
+    maxBusyCpu_ = Duration::zero();
+  }
 
  private:
   friend class IoWatcher;
@@ -186,6 +193,7 @@ class EventLoop {
   std::vector<epoll_event> events_;
   uint64_t turns_ = 0;
   Duration maxBusy_{0};
+  Duration maxBusyCpu_{0};
 };
 
 }  // namespace sbx

@@ -150,6 +150,8 @@ run_suite() {
   check "$rt: 401 with a wrong token" test "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer nope' "http://127.0.0.1:$PORT/v1/node/status")" = 401
   call GET /v1/node/status
   check "$rt: node status" test "$CODE" = 200
+  call GET "/v1/node/loop?reset=1"
+  check "$rt: loop stats" bash -c "grep -q '\"max_stall_us\":[0-9]' <<<'$BODY'"
 
   # Two containers share the sandbox's 127.0.0.1.
   local srv cli
