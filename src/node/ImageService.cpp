@@ -38,7 +38,12 @@ void ImageService::ensure(const std::string& image, Done done) {
           } else if (result->ok()) {
             cb(*result);
           } else {
-            cb(Error("pull image \"" + image + "\": " + result->message()));
+            // The puller names the image itself ("pull <name>: "); SPEC's
+            // shape is `pull image "<ref>": <reason>`, so keep only the reason.
+            std::string reason = result->message();
+            const std::string own = "pull " + name + ": ";
+            if (reason.rfind(own, 0) == 0) reason.erase(0, own.size());
+            cb(Error("pull image \"" + image + "\": " + reason));
           }
         }
       },

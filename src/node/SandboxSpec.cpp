@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "base/Quantity.h"
+#include "runtime/RegistryClient.h"
 
 namespace sbx::node {
 
@@ -583,12 +584,8 @@ std::string generateSandboxId(std::chrono::system_clock::time_point now, uint64_
 }
 
 std::string ImageReference::normalized() const {
-  std::string out;
-  out.reserve(registry.size() + repository.size() + tag.size() + digest.size() + 3);
-  out.append(registry).append("/").append(repository);
-  if (!tag.empty()) out.append(":").append(tag);
-  if (!digest.empty()) out.append("@").append(digest);
-  return out;
+  // One spelling of a reference in the project: the puller's.
+  return runtime::ImageRef{registry, repository, tag, digest}.name();
 }
 
 Result<ImageReference> parseImageReference(std::string_view ref) {
