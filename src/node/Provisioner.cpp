@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "log/Log.h"
@@ -567,7 +568,27 @@ namespace {
 // Runtimes remove their cgroups themselves, but runsc does it after its
 // sandbox process is gone, which can be after containerd's delete returned:
 // wait for that (bounded) and remove what is left, so a delete never leaves
-// one behind. EBUSY means processes are still leaving.
+// one behind. EBUSY means processes are still leaving; if they have not
+// left after half a second they are orphans of a create that a crash cut
+// short (runsc's sandbox and gofer outlive a shim that died mid-create), and
+// since everything in the container's cgroup belongs to that container, they
+// are killed.
+void killCgroupProcesses(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<fs::path> files = {dir / "cgroup.procs"};
+  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->is_directory(ec)) files.push_back(it->path() / "cgroup.procs");
+  }
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    for (long pid = 0; in >> pid;) {
+      if (pid > 1) ::kill(static_cast<pid_t>(pid), SIGKILL);
+    }
+  }
+}
+
 Status removeCgroup(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -586,6 +607,7 @@ Status removeCgroup(const std::string& path) {
       for (const auto& d : dirs) ::rmdir(d.c_str());
       if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) break;
       last = dir.string() + ": " + std::strerror(errno);
+      if (attempt % 25 == 24) killCgroupProcesses(dir);
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     if (fs::exists(dir, ec)) return Error("cgroup " + last);

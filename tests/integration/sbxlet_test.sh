@@ -255,48 +255,76 @@ run_suite() {
   check "$rt: delete of an unknown id is 200" test "$CODE" = 200
   check "$rt: delete leaves nothing behind" no_leaks
 
-  if [ "$rt" = runc ]; then
-    # 50 concurrent creates for the last CPUs: exactly as many as fit.
-    local avail fits
-    avail=$(api GET /v1/node/status | grep -o '"available_cpu_milli":[0-9]*' | cut -d: -f2)
-    fits=$((avail / 100))
-    seq 1 50 | xargs -P 50 -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST -H "$H" \
-      "http://127.0.0.1:$PORT/v1/sandboxes" \
-      -d "{\"id\":\"$p-race-{}\",\"containers\":[$(container m alpine:3.20 100m 16Mi '["sleep","300"]')]}" \
-      > "$STATE/race.codes"
-    check "$rt: concurrent admission admits exactly $fits" test "$(grep -c '^202$' "$STATE/race.codes")" = "$fits"
-    check "$rt: the rest are refused with 400" test "$(grep -c '^400$' "$STATE/race.codes")" = $((50 - fits))
+  # 50 concurrent creates for the last CPUs: exactly as many as fit.
+  local avail fits
+  avail=$(api GET /v1/node/status | grep -o '"available_cpu_milli":[0-9]*' | cut -d: -f2)
+  fits=$((avail / 100))
+  seq 1 50 | xargs -P 50 -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST -H "$H" \
+    "http://127.0.0.1:$PORT/v1/sandboxes" \
+    -d "{\"id\":\"$p-race-{}\",\"containers\":[$(container m alpine:3.20 100m 16Mi '["sleep","300"]')]}" \
+    > "$STATE/race.codes"
+  check "$rt: concurrent admission admits exactly $fits" test "$(grep -c '^202$' "$STATE/race.codes")" = "$fits"
+  check "$rt: the rest are refused with 400" test "$(grep -c '^400$' "$STATE/race.codes")" = $((50 - fits))
 
-    # kill -9 during creates, restart: no sandbox lost, none left half made.
-    delete_all
-    for i in 1 2 3 4 5 6; do
-      api POST /v1/sandboxes "{\"id\":\"$p-crash-$i\",\"containers\":[$(container m alpine:3.20 100m 16Mi '["sleep","300"]')]}" >/dev/null &
+  # kill -9 during creates, restart: no sandbox lost, none left half made.
+  delete_all
+  for i in 1 2 3 4 5 6; do
+    api POST /v1/sandboxes "{\"id\":\"$p-crash-$i\",\"containers\":[$(container m alpine:3.20 100m 16Mi '["sleep","300"]')]}" >/dev/null &
+  done
+  sleep 0.3
+  kill -KILL "$SBX_PID"
+  wait 2>/dev/null
+  SBX_PID=""
+  check "$rt: restart after kill -9" start_sbxlet "$rt"
+  local ids phase stuck=0 lost=0
+  ids=$(ls "$STATE/sandboxes" 2>/dev/null)
+  for id in $ids; do
+    for _ in $(seq 1 100); do
+      phase=$(phase_of "$id")
+      [ "$phase" = running ] || [ "$phase" = error ] && break
+      sleep 0.1
     done
-    sleep 0.3
-    kill -KILL "$SBX_PID"
-    wait 2>/dev/null
-    SBX_PID=""
-    check "$rt: restart after kill -9" start_sbxlet "$rt"
-    local ids phase stuck=0 lost=0
-    ids=$(ls "$STATE/sandboxes" 2>/dev/null)
-    for id in $ids; do
-      for _ in $(seq 1 100); do
-        phase=$(phase_of "$id")
-        [ "$phase" = running ] || [ "$phase" = error ] && break
-        sleep 0.1
-      done
-      [ "$phase" = running ] || [ "$phase" = error ] || stuck=$((stuck + 1))
-      [ -n "$phase" ] || lost=$((lost + 1))
+    [ "$phase" = running ] || [ "$phase" = error ] || stuck=$((stuck + 1))
+    [ -n "$phase" ] || lost=$((lost + 1))
+  done
+  check "$rt: after the crash every sandbox is running or error" test "$stuck" = 0
+  check "$rt: no sandbox lost" test "$lost" = 0
+  delete_all
+  check "$rt: after crash and delete nothing is left" no_leaks
+
+  # kill -9 during deletes (as soon as one is under way), restart: every
+  # deletion under way is finished; the rest are still running.
+  for i in 1 2 3 4; do
+    api POST /v1/sandboxes "{\"id\":\"$p-del-$i\",\"containers\":[$(container m alpine:3.20 100m 16Mi '["sh","-c","trap \"exit 0\" TERM; sleep 300 & wait"]')]}" >/dev/null
+  done
+  for i in 1 2 3 4; do wait_phase "$p-del-$i" running >/dev/null; done
+  for i in 1 2 3 4; do
+    api DELETE "/v1/sandboxes/$p-del-$i" >/dev/null &
+  done
+  for _ in $(seq 1 100); do
+    grep -qs '"phase":"deleting"' "$STATE"/sandboxes/*/state.json && break
+    sleep 0.02
+  done
+  kill -KILL "$SBX_PID"
+  wait 2>/dev/null
+  SBX_PID=""
+  check "$rt: restart after kill -9 during deletes" start_sbxlet "$rt"
+  local undone=""
+  for _ in $(seq 1 150); do
+    undone=""
+    for id in $(ls "$STATE/sandboxes" 2>/dev/null); do
+      [ "$(phase_of "$id")" = running ] || undone="$undone $id"
     done
-    check "$rt: after the crash every sandbox is running or error" test "$stuck" = 0
-    check "$rt: no sandbox lost" test "$lost" = 0
-    delete_all
-    check "$rt: after crash and delete nothing is left" no_leaks
-  fi
+    [ -z "$undone" ] && break
+    sleep 0.1
+  done
+  check "$rt: interrupted deletes are finished (left:$undone)" test -z "$undone"
+  delete_all
+  check "$rt: after a crash during deletes nothing is left" no_leaks
   stop_sbxlet
 }
 
-run_suite runc
-run_suite runsc
+# SBXIT_RUNTIMES="runsc" runs one runtime only (for debugging).
+for rt in ${SBXIT_RUNTIMES:-runc runsc}; do run_suite "$rt"; done
 echo "sbxlet: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
