@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "json/JsonWriter.h"
 
 namespace sbx::node {
@@ -31,8 +33,22 @@ Status Admission::admit(const std::string& id, int64_t cpuMilli, int64_t memoryB
                  " used=" + std::to_string(usedMemory_) +
                  " limit=" + std::to_string(allocatableMemory()) + pct);
   }
+  if (ipUsable_ > 0 && !reserved_.count(id) && addressesInUse() + 1 > ipUsable_) {
+    return Error("insufficient ip addresses in subnet " + subnet_ + ": in_use=" +
+                 std::to_string(addressesInUse()) + " usable=" + std::to_string(ipUsable_));
+  }
   restore(id, cpuMilli, memoryBytes);
   return {};
+}
+
+void Admission::setAddressPool(std::string subnetCidr) {
+  subnet_ = std::move(subnetCidr);
+  ipUsable_ = 0;
+  size_t slash = subnet_.find('/');
+  if (slash == std::string::npos) return;
+  int prefix = std::atoi(subnet_.c_str() + slash + 1);
+  if (prefix < 1 || prefix > 30) return;
+  ipUsable_ = (int64_t{1} << (32 - prefix)) - 2;
 }
 
 void Admission::restore(const std::string& id, int64_t cpuMilli, int64_t memoryBytes) {
@@ -62,7 +78,11 @@ void Admission::writeResources(json::JsonWriter& w, const std::string& updatedAt
       .kv("available_cpu_milli", allocatableCpu() - usedCpu_)
       .kv("available_memory_bytes", allocatableMemory() - usedMemory_)
       .kv("max_alloc_percent", percent_)
-      .kv("sandboxes", static_cast<int64_t>(reserved_.size()))
+      .kv("sandboxes", static_cast<int64_t>(reserved_.size()));
+  if (ipUsable_ > 0) {
+    w.kv("subnet_cidr", subnet_).kv("ip_in_use", addressesInUse()).kv("ip_usable", ipUsable_);
+  }
+  w
       .kv("updated_at", updatedAt);
   if (!external.empty()) w.kv("external", external);
   w.endObject();

@@ -33,7 +33,14 @@ class Admission {
   // Reserves `cpuMilli`/`memoryBytes` for sandbox `id`, or explains why not:
   //   insufficient cpu allocatable: requested=2000m used=7000m limit=7200m (90% of host)
   //   insufficient memory allocatable: requested=... used=... limit=... (90% of host)
+  //   insufficient ip addresses in subnet 10.89.0.0/16: in_use=65534 usable=65534
   Status admit(const std::string& id, int64_t cpuMilli, int64_t memoryBytes);
+  // The subnet sandbox addresses come from: usable = its size minus the
+  // network and broadcast addresses; the gateway counts as in use, and so
+  // does every admitted sandbox until it is deleted. Unset: not checked.
+  void setAddressPool(std::string subnetCidr);
+  int64_t addressesUsable() const { return ipUsable_; }
+  int64_t addressesInUse() const { return static_cast<int64_t>(reserved_.size()) + (ipUsable_ > 0 ? 1 : 0); }
   // Re-registers a sandbox found at start (no limit check: it was admitted
   // before the restart and is running).
   void restore(const std::string& id, int64_t cpuMilli, int64_t memoryBytes);
@@ -57,6 +64,8 @@ class Admission {
   };
   HostResources capacity_;
   int percent_;
+  std::string subnet_;
+  int64_t ipUsable_ = 0;
   int64_t usedCpu_ = 0;
   int64_t usedMemory_ = 0;
   std::unordered_map<std::string, Reservation> reserved_;

@@ -68,6 +68,19 @@ Status validateInsecureRegistries(const config::StringList& hosts) {
   return Status();
 }
 
+// Any IPv4 network (a /0 to /32), host bits zero.
+Status validateCidrList(const config::StringList& cidrs) {
+  for (const std::string& c : cidrs) {
+    Status st = validateSubnetCidr(c);
+    // validateSubnetCidr refuses prefixes outside /8../30 for the sandbox
+    // subnet; a deny list may name any size.
+    if (!st.ok() && st.message() != "prefix length must be between 8 and 30") {
+      return Error(c + ": " + st.message());
+    }
+  }
+  return Status();
+}
+
 bool realDirectoryExists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -194,6 +207,13 @@ config::ConfigSchema<SbxletConfig> sbxletConfigSchema(const SbxletConfigHooks& h
   s.string("subnet_cidr", "10.89.0.0/16",
            "IPv4 subnet sandbox addresses come from (prefix /8 to /30)", &C::subnetCidr)
       .validate([](const std::string& c) { return validateSubnetCidr(c); });
+  s.stringList("egress_deny_cidrs",
+               "[\"10.0.0.0/8\",\"172.16.0.0/12\",\"192.168.0.0/16\",\"100.64.0.0/10\","
+               "\"127.0.0.0/8\",\"169.254.0.0/16\",\"224.0.0.0/4\"]",
+               "destinations a sandbox with egress:true may never reach (besides the node and "
+               "other sandboxes, always refused)",
+               &C::egressDenyCidrs)
+      .validate(validateCidrList);
   s.integer("max_alloc_percent", 90, 1, 100,
             "share (percent) of the node's CPU and memory that admission may hand out",
             &C::maxAllocPercent);
@@ -230,6 +250,10 @@ config::ConfigSchema<SbxletConfig> sbxletConfigSchema(const SbxletConfigHooks& h
       .validate(validateLogFilePrefix);
   s.string("app_env", "", "deployment environment name, e.g. prod, staging", &C::appEnv)
       .envAlias("APP_ENV");
+  s.string("netns_prefix", "sandboxd-",
+           "name prefix of the sandboxes' network namespaces (/var/run/netns/<prefix><id>)",
+           &C::netnsPrefix)
+      .validate(validateLogFilePrefix);
   s.integer("worker_threads", 16, 1, 64, "threads for blocking work (containerd calls, CNI)",
             &C::workerThreads);
   // A bare number of seconds is what the earlier --shutdown-grace took.

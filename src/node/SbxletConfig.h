@@ -61,6 +61,8 @@ struct SbxletConfig {
   std::string cniConfPath;      // "/etc/cni/sandboxd.d/20-sbxnet.conflist"
   std::string bridgeInterface;  // "sbx-br0"
   std::string subnetCidr;       // "10.89.0.0/16"
+  // Destinations a sandbox with egress:true may still never reach.
+  std::vector<std::string> egressDenyCidrs;  // RFC 1918, CGNAT, loopback, link-local, multicast
   int maxAllocPercent = 0;      // 90: share of the node's CPU/memory admission may hand out
   int64_t defaultEphemeralStorageBytes = 0;  // 128Mi
   // Registry host → mirror URLs; pulls of that registry go to the mirrors only.
@@ -76,6 +78,10 @@ struct SbxletConfig {
   std::string logFilePrefix;                      // "sandboxd"
   std::string appEnv;                             // ""
   // Ours, beyond SPEC's table.
+  // Network namespaces are /var/run/netns/<netns_prefix><sandbox id>;
+  // reconcile removes those with this prefix that no sandbox owns, so two
+  // sbxlets on one host (a test next to a real one) need different prefixes.
+  std::string netnsPrefix;  // "sandboxd-"
   int workerThreads = 0;                      // 16: blocking containerd calls wait, they do not burn CPU
   std::chrono::nanoseconds shutdownGrace{0};  // 10s
   int httpMaxConnections = 0;                 // 10000

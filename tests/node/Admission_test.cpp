@@ -49,3 +49,20 @@ TEST_CASE("HostResources::detect sees this machine") {
   CHECK(h.cpuMilli >= 1000);
   CHECK(h.memoryBytes > (64LL << 20));
 }
+
+TEST_CASE("Admission: addresses of the subnet (gateway counted, network and broadcast not)") {
+  Admission a(HostResources{64000, int64_t{1} << 40}, 100);
+  a.setAddressPool("10.89.0.0/29");  // 8 addresses: 6 usable, one the gateway's
+  CHECK(a.addressesUsable() == 6);
+  CHECK(a.addressesInUse() == 1);
+  for (int i = 0; i < 5; ++i) REQUIRE(a.admit("s" + std::to_string(i), 1, 1).ok());
+  auto full = a.admit("s5", 1, 1);
+  REQUIRE(!full.ok());
+  CHECK(full.message() == "insufficient ip addresses in subnet 10.89.0.0/29: in_use=6 usable=6");
+  a.release("s0");
+  CHECK(a.admit("s5", 1, 1).ok());
+
+  Admission big(HostResources{64000, int64_t{1} << 40}, 100);
+  big.setAddressPool("10.89.0.0/16");
+  CHECK(big.addressesUsable() == 65534);
+}

@@ -276,6 +276,7 @@ TEST_CASE("SbxletConfig: --help lists every key and never the secret") {
                                              "cni_conf_path",
                                              "bridge_interface",
                                              "subnet_cidr",
+                                             "egress_deny_cidrs",
                                              "max_alloc_percent",
                                              "default_ephemeral_storage",
                                              "registry_mirrors",
@@ -289,6 +290,7 @@ TEST_CASE("SbxletConfig: --help lists every key and never the secret") {
                                              "log_dir",
                                              "log_file_prefix",
                                              "app_env",
+                                             "netns_prefix",
                                              "worker_threads",
                                              "shutdown_grace",
                                              "http_max_connections",
@@ -401,4 +403,17 @@ TEST_CASE("SbxletConfig: bridge_interface validator") {
         "invalid value for bridge_interface (from SBXLET_BRIDGE_INTERFACE): invalid interface "
         "name \"much-too-long-bridge\"" +
             rule);
+}
+
+TEST_CASE("SbxletConfig: egress_deny_cidrs defaults to SPEC's ranges; a bad one names the key") {
+  auto d = defaultSbxletConfig();
+  CHECK(d.egressDenyCidrs == std::vector<std::string>{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                      "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+                                                      "224.0.0.0/4"});
+  CHECK(d.netnsPrefix == "sandboxd-");
+  const char* argv[] = {"sbxlet", "--egress-deny-cidrs", "[\"10.0.0.0/8\",\"10.1.2.3/8\"]", nullptr};
+  auto r = loadSbxletConfig(3, argv, [](const std::string&) { return std::optional<std::string>(); },
+                            [](const std::string&) { return Result<std::optional<std::string>>(std::nullopt); });
+  REQUIRE(!r.ok());
+  CHECK(r.message().find("egress_deny_cidrs") != std::string::npos);
 }
