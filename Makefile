@@ -52,7 +52,7 @@ UNIT_TESTS := $(BUILD)/unit_tests
 INTEG_TESTS := $(BUILD)/integration_tests
 
 .SECONDARY:
-.PHONY: all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http bench-create clean format
+.PHONY: bench-probes all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http bench-create clean format
 
 all: $(DAEMONS)
 
@@ -79,6 +79,12 @@ $(BIN)/%: $(BUILD)/src/cmd/%.o $(LIBSBX) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) $(BUILD)/src/cmd/$*.o $(LIBSBX) $(LDLIBS) -o $@
 
+# Benchmark tools: tools/<name>.cpp → $(BIN)/<name>, linked like the daemons.
+$(BIN)/probe-bench: $(BUILD)/tools/probe-bench.o $(LIBSBX) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $< $(LIBSBX) $(LDLIBS) -o $@
+$(BUILD)/tools/probe-bench.o: | $(PROTO_LIB)
+
 $(UNIT_TESTS): $(TEST_OBJS) $(LIBSBX) $(PROTO_LIB)
 	$(CXX) $(LDFLAGS) $(TEST_OBJS) $(LIBSBX) $(LDLIBS) -o $@
 
@@ -98,7 +104,7 @@ TSAN_FLAGS := -fsanitize=thread
 # one "N passed, M failed" line.
 test:
 	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
-	@$(MAKE) --no-print-directory -j$(JOBS) $(DAEMONS) $(UNIT_TESTS) $(INTEG_TESTS)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(DAEMONS) $(UNIT_TESTS) $(INTEG_TESTS) $(BIN)/probe-bench
 	@$(MAKE) --no-print-directory -j$(JOBS) sanitizer-builds
 	@tools/run-tests.sh
 
@@ -130,6 +136,11 @@ up:
 
 down:
 	@tools/down.sh
+
+# The readiness-probe runner alone: CPU of N tcp (and N/10 http) probes at a
+# 1 s period against listeners of its own on loopback addresses.
+bench-probes: $(BIN)/probe-bench
+	$(BIN)/probe-bench 1000 5000 10000
 
 bench-http: $(BIN)/sbxlet
 	@tools/deps.sh --check 2>/dev/null || tools/deps.sh

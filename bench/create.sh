@@ -87,6 +87,8 @@ cleanup() {
     done
   fi
   [ -d "$ENV_DIR" ] && tests/env/down.sh "$ENV_DIR" >/dev/null
+  tools/net-cleanup.sh sbxbench-runc
+  tools/net-cleanup.sh sbxbench-runsc
   # Network namespaces pinned by our sbxlet if it was stopped mid-way (only
   # ours: the names carry this run's prefix).
   for f in /var/run/netns/sandboxd-"$PFX"-*; do
@@ -238,7 +240,9 @@ start_sbxlet() {  # start_sbxlet RT
   bin/sbxlet --http-addr 127.0.0.1:0 --state-dir "$STATE" --containerd-address "$CONTAINERD_SOCK" \
     --containerd-namespace "$SBX_NS" --runtime "$rt" --runtime-binary "$binary" --runtime-root "$root" \
     --registry-mirrors "{\"docker.io\":[\"http://$REGISTRY_ADDR\"]}" --shared-secret "$SECRET" \
-    --max-alloc-percent 100 --shutdown-grace 2 2>>"$STATE/sbxlet.log" &
+    --max-alloc-percent 100 --shutdown-grace 2 \
+    --bridge-interface "sbxbench-$rt" --subnet-cidr 10.234.0.0/24 --cni-conf-path "$STATE/cni.conflist" \
+    --netns-prefix "sandboxd-$PFX-" 2>>"$STATE/sbxlet.log" &
   SBX_PID=$!
   PORT=""
   for _ in $(seq 1 200); do  # <= ~10 s

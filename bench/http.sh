@@ -15,6 +15,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -n "${bench_bridge:-}" ] && tools/net-cleanup.sh "$bench_bridge"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -73,7 +74,11 @@ nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 pids+=($!)
 
 sbx_port=$(free_port)
-bin/sbxlet --http-addr "127.0.0.1:$sbx_port" 2> "$work/sbxlet.log" &
+# Its own state, bridge, subnet and conflist: the host's are never touched.
+bench_bridge=sbxbh$(( $$ % 100000 ))
+bin/sbxlet --http-addr "127.0.0.1:$sbx_port" --state-dir "$work/sbxlet" --bridge-interface "$bench_bridge" \
+  --subnet-cidr 10.233.0.0/24 --cni-conf-path "$work/cni.conflist" --netns-prefix "$bench_bridge-" \
+  --containerd-address "$work/no-containerd.sock" 2> "$work/sbxlet.log" &
 pids+=($!)
 
 wait_port "$nginx_port"

@@ -23,6 +23,8 @@ for name in sandboxd-o sbxlet; do
   fi
   rm -f "$f"
 done
+# The network sbxlet left for its sandboxes (kept across its restarts).
+tools/net-cleanup.sh sbx-br0
 if [ -d run/env ]; then
   tests/env/down.sh run/env && echo "containerd and registry stopped"
 fi

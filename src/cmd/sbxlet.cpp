@@ -4,7 +4,12 @@
 #include "app/HttpDaemon.h"
 #include "app/SharedSecret.h"
 #include "log/Log.h"
+#include "http/HttpClient.h"
+#include "net/Cni.h"
+#include "net/Firewall.h"
 #include "net/Netns.h"
+#include "net/PortTable.h"
+#include "net/ProbeRunner.h"
 #include "node/Admission.h"
 #include "node/ImageService.h"
 #include "node/Provisioner.h"
@@ -69,6 +74,35 @@ int main(int argc, char** argv) {
   node::StatePersister persister(store, pool);
   node::Admission admission(node::HostResources::detect(), cfg.maxAllocPercent);
   net::Netns netns;
+  admission.setAddressPool(cfg.subnetCidr);
+
+  // The network: conflist written (or an operator's checked) and the
+  // firewall's base chains in place before the first sandbox. Blocking, but
+  // before the loop serves anyone.
+  net::CniConfig ccfg;
+  ccfg.binDir = cfg.cniBinDir;
+  ccfg.confPath = cfg.cniConfPath;
+  ccfg.bridge = cfg.bridgeInterface;
+  ccfg.subnetCidr = cfg.subnetCidr;
+  ccfg.ipamDataDir = cfg.stateDir + "/cni/networks";
+  net::Cni cni(ccfg);
+  if (Status st = cni.ensureConfig(); !st.ok()) {
+    logError("cni configuration", {{"error", st.message()}});
+    return 1;
+  }
+  net::FirewallConfig fcfg;
+  fcfg.bridge = cfg.bridgeInterface;
+  fcfg.subnetCidr = cfg.subnetCidr;
+  fcfg.egressDenyCidrs = cfg.egressDenyCidrs;
+  net::Firewall firewall(fcfg);
+  if (Status st = firewall.ensureBase(); !st.ok()) {
+    logError("firewall", {{"error", st.message()}});
+    return 1;
+  }
+  net::PortTable ports;
+  http::HttpClient probeHttp(daemon.loop());
+  net::ProbeRunner probes(daemon.loop(), probeHttp);
+  node::NetworkParts network{&cni, &firewall, &ports, &probes};
 
   node::ProvisionerConfig pcfg;
   pcfg.namespaceName = cfg.containerdNamespace;
@@ -80,8 +114,11 @@ int main(int argc, char** argv) {
   pcfg.bridgeName = cfg.bridgeInterface;
   pcfg.cniConfPath = cfg.cniConfPath;
   pcfg.defaultEphemeralBytes = cfg.defaultEphemeralStorageBytes;
+  pcfg.netnsPrefix = cfg.netnsPrefix;
+  pcfg.provisionTimeout = std::chrono::duration_cast<Duration>(cfg.provisionTimeout);
+  pcfg.ipamLeaseDir = ccfg.ipamDataDir + "/" + cni.networkName();
   node::Provisioner provisioner(daemon.loop(), pool, containerd, images, store, persister,
-                                admission, netns, pcfg);
+                                admission, netns, network, pcfg);
 
   runtime::TaskEventStream events(
       daemon.loop(), containerd, [&](const runtime::TaskEvent& ev) { provisioner.onTaskEvent(ev); },
@@ -97,12 +134,21 @@ int main(int argc, char** argv) {
   node::SandboxApi api(provisioner, admission, pool, aopts);
   api.registerRoutes(daemon.router());
 
-  provisioner.recover([](std::vector<std::string> problems) {
+  // Periodic reconcile once the state is loaded (a pass under way is never
+  // doubled: reconcile() joins it).
+  Timer reconcileTimer;
+  provisioner.recover([&](std::vector<std::string> problems) {
     for (const auto& p : problems) logWarn("state file skipped", {{"problem", p}});
     logInfo("state recovered");
+    reconcileTimer = daemon.loop().runEvery(std::chrono::duration_cast<Duration>(cfg.reconcileInterval), [&] {
+      provisioner.reconcile([](Status st) {
+        if (!st.ok()) logWarn("reconcile", {{"error", st.message()}});
+      });
+    });
   });
 
   daemon.onStop([&] {
+    reconcileTimer.cancel();
     events.stop();
     pool.shutdown();
   });

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -49,6 +50,29 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   for (auto& s : strings) p.push_back(s.data());
   p.push_back(nullptr);
   return p;
+}
+
+// write(2) to a pipe whose reader may be gone: EPIPE, never a SIGPIPE that
+// would kill a process that does not ignore it (the tests): the signal is
+// blocked in this thread for the call and a pending one consumed.
+ssize_t writeNoSigpipe(int fd, const char* data, size_t size) {
+  sigset_t pipeSet, old;
+  sigemptyset(&pipeSet);
+  sigaddset(&pipeSet, SIGPIPE);
+  sigset_t pending;
+  sigpending(&pending);
+  const bool alreadyPending = sigismember(&pending, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipeSet, &old);
+  ssize_t w = ::write(fd, data, size);
+  int savedErrno = errno;
+  if (w < 0 && savedErrno == EPIPE && !alreadyPending) {
+    const timespec zero{0, 0};
+    while (sigtimedwait(&pipeSet, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = savedErrno;
+  return w;
 }
 
 std::string firstLine(const std::string& s) {
@@ -125,7 +149,8 @@ Result<CommandResult> runCommand(const CommandSpec& spec) {
     for (int i = 0; i < n && pr > 0; ++i) {
       if (!pfds[i].revents) continue;
       if (pfds[i].fd == in->write.get()) {
-        ssize_t w = ::write(in->write.get(), spec.stdinData.data() + written, spec.stdinData.size() - written);
+        ssize_t w = writeNoSigpipe(in->write.get(), spec.stdinData.data() + written,
+                                   spec.stdinData.size() - written);
         if (w > 0) written += static_cast<size_t>(w);
         if (w < 0 && errno != EAGAIN && errno != EINTR) in->write.reset();  // EPIPE: it stopped reading
         if (written == spec.stdinData.size()) in->write.reset();

@@ -10,10 +10,16 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
+#include "base/Quantity.h"
 #include "log/Log.h"
+#include "net/Cni.h"
+#include "net/Firewall.h"
 #include "net/Netns.h"
+#include "net/PortTable.h"
+#include "net/ProbeRunner.h"
 #include "node/Admission.h"
 #include "node/ImageService.h"
 #include "node/SandboxStore.h"
@@ -30,6 +36,7 @@ struct Provisioner::Job {
   bool deleteRequested = false;  // a delete arrived meanwhile
   bool deleting = false;
   bool killed = false;
+  bool timedOut = false;         // provision_timeout passed while a step ran
   std::vector<std::function<void(Status)>> deleteWaiters;
   Timer timer;
   // Images, in container order, while they are being ensured.
@@ -90,11 +97,30 @@ void parseUser(const std::string& user, uint32_t& uid, uint32_t& gid) {
 
 bool ignorable(const Error& e) { return runtime::isNotFound(e); }
 
+std::vector<net::HostPort> hostPorts(const SandboxSpec& spec) {
+  std::vector<net::HostPort> out;
+  for (const auto& p : spec.ports) {
+    if (p.hostPort > 0) out.push_back({static_cast<uint16_t>(p.hostPort), p.protocol});
+  }
+  return out;
+}
+
+std::vector<net::PortMapping> cniPorts(const SandboxSpec& spec) {
+  std::vector<net::PortMapping> out;
+  for (const auto& p : spec.ports) {
+    if (p.hostPort > 0) {
+      out.push_back({static_cast<uint16_t>(p.hostPort), static_cast<uint16_t>(p.containerPort), p.protocol});
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Provisioner::Provisioner(EventLoop& loop, WorkerPool& pool, runtime::ContainerdClient& containerd,
                          ImageService& images, SandboxStore& store, StatePersister& persister,
-                         Admission& admission, net::Netns& netns, ProvisionerConfig config)
+                         Admission& admission, net::Netns& netns, NetworkParts network,
+                         ProvisionerConfig config)
     : loop_(loop),
       pool_(pool),
       containerd_(containerd),
@@ -103,6 +129,7 @@ Provisioner::Provisioner(EventLoop& loop, WorkerPool& pool, runtime::ContainerdC
       persister_(persister),
       admission_(admission),
       netns_(netns),
+      net_(network),
       config_(std::move(config)) {}
 
 Provisioner::~Provisioner() { *alive_ = false; }
@@ -156,9 +183,19 @@ void Provisioner::create(SandboxSpec spec,
     accepted(Error("sandbox already exists: " + id, 400));
     return;
   }
+  if (releasing_.count(id)) {
+    accepted(Error("sandbox " + id + " is being cleaned up; retry in a moment", 409));
+    return;
+  }
   Status admitted = admission_.admit(id, spec.totalCpuMillis(), spec.totalMemoryBytes());
   if (!admitted.ok()) {
     accepted(Error(admitted.message(), 400));
+    return;
+  }
+  Status ported = net_.ports->reserve(id, hostPorts(spec));
+  if (!ported.ok()) {
+    admission_.release(id);
+    accepted(Error(ported.message(), 400));
     return;
   }
   SandboxState s = newSandboxState(std::move(spec), rfc3339Now());
@@ -183,6 +220,7 @@ void Provisioner::create(SandboxSpec spec,
     }
     if (!st.ok()) {
       admission_.release(id);
+      net_.ports->release(id);
       for (const auto& c : s->containers) containerToSandbox_.erase(c.id);
       sandboxes_.erase(id);
       jobs_.erase(id);
@@ -195,32 +233,70 @@ void Provisioner::create(SandboxSpec spec,
   });
 }
 
-void Provisioner::startProvisioning(const std::string& id) { stepNetns(id); }
+void Provisioner::startProvisioning(const std::string& id) {
+  provisionTimers_[id] = loop_.runAfter(config_.provisionTimeout, [this, id] {
+    provisionTimers_.erase(id);
+    SandboxState* s = mutableFind(id);
+    if (!s || s->phase != SandboxPhase::Creating) return;
+    const std::string msg = "provisioning timed out after " + formatDuration(config_.provisionTimeout);
+    auto it = jobs_.find(id);
+    if (it != jobs_.end() && it->second->stepInFlight) {
+      it->second->timedOut = true;  // the step's completion fails it
+      return;
+    }
+    failCreate(id, msg);
+  });
+  stepNetns(id);
+}
+
+// True when the provision timer fired while a step ran: the step's
+// completion fails the sandbox instead of going on.
+bool Provisioner::timedOut(const std::string& id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || !it->second->timedOut) return false;
+  failCreate(id, "provisioning timed out after " + formatDuration(config_.provisionTimeout));
+  return true;
+}
 
 void Provisioner::stepNetns(const std::string& id) {
   Job& job = *jobs_[id];
   job.stepInFlight = true;
   const std::string name = config_.netnsPrefix + id;
+  const SandboxState* s = find(id);
+  const bool egress = s->spec.egress;
+  auto attachment = std::make_shared<net::CniAttachment>();
   Status r = runJob(
       "netns-create",
-      [this, name, id]() -> Status {
+      [this, name, id, egress, attachment]() -> Status {
         Status st = store_.prepare(id);
         if (!st.ok()) return st;
         auto created = netns_.create(name);
-        if (!created.ok()) return created.error();
+        if (!created.ok()) return Error("network namespace: " + created.message());
+        auto attached = net_.cni->attach(id, *created);
+        if (!attached.ok()) return Error("network: " + attached.message());
+        *attachment = *attached;
+        st = net_.firewall->addSandbox(id, attached->ip, egress, attached->hostVeth);
+        if (!st.ok()) return Error("network: firewall: " + st.message());
         return {};
       },
-      [this, id](Status st) {
+      [this, id, attachment](Status st) {
         Job* job = jobs_.count(id) ? jobs_[id].get() : nullptr;
         if (!job) return;
         job->stepInFlight = false;
+        if (SandboxState* s = mutableFind(id); s && !attachment->ip.empty()) {
+          s->ip = attachment->ip;
+          s->cniResult = attachment->result;
+          s->hostVeth = attachment->hostVeth;
+          persist(*s);
+        }
         if (job->deleteRequested) return beginDelete(id);
-        if (!st.ok()) return failCreate(id, "network namespace: " + st.message());
+        if (!st.ok()) return failCreate(id, st.message());
+        if (timedOut(id)) return;
         stepImages(id);
       });
   if (!r.ok()) {
     job.stepInFlight = false;
-    failCreate(id, "network namespace: " + r.message());
+    failCreate(id, "network: " + r.message());
   }
 }
 
@@ -249,6 +325,7 @@ void Provisioner::stepImages(const std::string& id) {
                      j.stepInFlight = false;
                      if (j.deleteRequested) return beginDelete(id);
                      if (!j.imageError.empty()) return failCreate(id, j.imageError);
+                     if (timedOut(id)) return;
                      stepRuntime(id, std::move(j.images));
                    });
   }
@@ -388,10 +465,10 @@ void Provisioner::stepRuntime(const std::string& id, std::vector<runtime::ImageI
         if (it->second->deleteRequested) return beginDelete(id);
         if (!out) return failCreate(id, "provisioning cancelled");
         if (!out->status.ok()) return failCreate(id, out->status.message());
-        if (s->phase == SandboxPhase::Creating) s->phase = SandboxPhase::Running;
-        jobs_.erase(id);
+        if (timedOut(id)) return;
+        if (s->phase != SandboxPhase::Creating) return;  // a task exited already
         persist(*s);
-        logInfo("sandbox running", {{"sandbox", id}});
+        stepAwaitReady(id);
       },
       "provision");
   if (!r.ok()) {
@@ -400,9 +477,106 @@ void Provisioner::stepRuntime(const std::string& id, std::vector<runtime::ImageI
   }
 }
 
+// Every task runs: with a readiness probe the sandbox stays creating until
+// the probe has passed successThreshold times; then its host ports are
+// published and it is running.
+void Provisioner::stepAwaitReady(const std::string& id) {
+  SandboxState* s = mutableFind(id);
+  if (!s) return;
+  if (!s->spec.readinessProbe) return publishAndRun(id);
+  const ReadinessProbe& p = *s->spec.readinessProbe;
+  net::ProbeSpec ps;
+  ps.protocol = p.protocol == "http" ? net::ProbeSpec::Protocol::Http : net::ProbeSpec::Protocol::Tcp;
+  ps.host = s->ip;
+  ps.port = static_cast<uint16_t>(p.port);
+  ps.path = p.path.empty() ? "/" : p.path;
+  ps.initialDelay = std::chrono::seconds(p.initialDelaySeconds);
+  ps.period = std::chrono::seconds(p.periodSeconds);
+  ps.timeout = std::chrono::seconds(p.timeoutSeconds);
+  ps.successThreshold = p.successThreshold;
+  ps.failureThreshold = p.failureThreshold;
+  stopProbe(id);
+  auto started = net_.probes->start(ps, [this, id](const net::ProbeOutcome& o) {
+    onProbeOutcome(id, o.kind == net::ProbeOutcome::Kind::Ready, o.message);
+  });
+  if (!started.ok()) {
+    // Validation admits only valid probes; a refusal here is a bug to see.
+    if (s->phase == SandboxPhase::Creating) failCreate(id, started.message());
+    return;
+  }
+  probes_[id] = *started;
+}
+
+void Provisioner::stopProbe(const std::string& id) {
+  auto it = probes_.find(id);
+  if (it == probes_.end()) return;
+  net_.probes->stop(it->second);
+  probes_.erase(it);
+}
+
+void Provisioner::onProbeOutcome(const std::string& id, bool ready, const std::string& message) {
+  SandboxState* s = mutableFind(id);
+  if (!s) return;
+  if (ready) {
+    if (s->phase == SandboxPhase::Creating) publishAndRun(id);
+    return;
+  }
+  probes_.erase(id);  // a failed probe has stopped
+  if (s->phase == SandboxPhase::Creating) return failCreate(id, message);
+  if (s->phase == SandboxPhase::Running) {
+    logWarn("sandbox unhealthy", {{"sandbox", id}, {"error", message}});
+    s->phase = SandboxPhase::Error;
+    s->error = message;
+    persist(*s);
+  }
+}
+
+void Provisioner::publishAndRun(const std::string& id) {
+  SandboxState* s = mutableFind(id);
+  if (!s) return;
+  auto run = [this, id] {
+    SandboxState* s = mutableFind(id);
+    if (!s || s->phase != SandboxPhase::Creating) return;
+    provisionTimers_.erase(id);
+    s->phase = SandboxPhase::Running;
+    s->ready = true;
+    jobs_.erase(id);
+    persist(*s);
+    logInfo("sandbox running", {{"sandbox", id}});
+  };
+  std::vector<net::PortMapping> ports = cniPorts(s->spec);
+  if (ports.empty() || s->portsPublished) return run();
+  Job& job = *jobs_[id];
+  job.stepInFlight = true;
+  Status r = runJob(
+      "publish-ports",
+      [this, id, netns = s->netnsPath, result = s->cniResult, ports]() -> Status {
+        return net_.cni->publishPorts(id, netns, result, ports);
+      },
+      [this, id, run](Status st) {
+        auto it = jobs_.find(id);
+        if (it == jobs_.end()) return;
+        it->second->stepInFlight = false;
+        SandboxState* s = mutableFind(id);
+        if (!s) return;
+        // Published (or partly): the teardown must undo it either way.
+        s->portsPublished = true;
+        if (it->second->deleteRequested) return beginDelete(id);
+        if (!st.ok()) return failCreate(id, "publish host ports: " + st.message());
+        if (timedOut(id)) return;
+        run();
+      });
+  if (!r.ok()) {
+    job.stepInFlight = false;
+    failCreate(id, "publish host ports: " + r.message());
+  }
+}
+
 void Provisioner::failCreate(const std::string& id, const std::string& message) {
   SandboxState* s = mutableFind(id);
   if (!s) return;
+  stopProbe(id);
+  provisionTimers_.erase(id);
   logWarn("sandbox failed", {{"sandbox", id}, {"error", message}});
   s->phase = SandboxPhase::Error;
   s->error = message;
@@ -415,8 +589,11 @@ void Provisioner::failCreate(const std::string& id, const std::string& message) 
   persist(*s);
   // Release what the sandbox got so far; the record stays (phase error)
   // until it is deleted, and keeps its admission until then.
-  Job& job = *jobs_[id];
+  auto& slot = jobs_[id];
+  if (!slot) slot = std::make_unique<Job>();
+  Job& job = *slot;
   job.stepInFlight = true;
+  job.timedOut = false;
   SandboxState snapshot = *s;
   Status r = runJob("release", [this, snapshot]() { return releaseRuntime(snapshot); },
                       [this, id](Status st) {
@@ -472,6 +649,8 @@ void Provisioner::beginDelete(const std::string& id) {
   if (!slot) slot = std::make_unique<Job>();
   slot->deleting = true;
   slot->deleteRequested = false;
+  stopProbe(id);
+  provisionTimers_.erase(id);
   s->phase = SandboxPhase::Deleting;
   persist(*s);
   if (!anyTaskAlive(*s)) return deleteTeardown(id);
@@ -556,6 +735,7 @@ void Provisioner::finishDelete(const std::string& id, Status st) {
     for (const auto& c : s->containers) containerToSandbox_.erase(c.id);
   }
   admission_.release(id);
+  net_.ports->release(id);
   sandboxes_.erase(id);
   jobs_.erase(id);
   logInfo("sandbox deleted", {{"sandbox", id}});
@@ -697,6 +877,11 @@ Status Provisioner::releaseRuntime(const SandboxState& s) {
     }
   }
   note(containerd_.deleteLease(leaseId(s.id()), false, call));
+  // The network before the namespace: the bridge plugin's DEL reads the
+  // sandbox's addresses inside it to remove its masquerade rule.
+  const std::string nsPath = netns_.exists(config_.netnsPrefix + s.id()) ? netns_.path(config_.netnsPrefix + s.id()) : "";
+  note(net_.cni->detach(s.id(), nsPath, s.cniResult, cniPorts(s.spec)));
+  note(net_.firewall->removeSandbox(s.id()));
   note(netns_.remove(config_.netnsPrefix + s.id()));
   return first;
 }
@@ -729,6 +914,8 @@ void Provisioner::onTaskEvent(const runtime::TaskEvent& ev) {
     return;
   }
   if (s->phase == SandboxPhase::Running || s->phase == SandboxPhase::Creating) {
+    stopProbe(s->id());
+    provisionTimers_.erase(s->id());
     s->phase = SandboxPhase::Error;
     s->error = "container " + c->name + " exited with code " + std::to_string(ev.exitStatus) +
                (c->oomKilled ? " (OOM killed)" : "");
@@ -777,6 +964,158 @@ void Provisioner::refresh(const std::string& id,
   if (!r.ok()) done(Error(r.message(), 503));
 }
 
+// ---- reconcile ---------------------------------------------------------------------------
+
+struct Provisioner::Orphans {
+  std::set<std::string> known;  // sandbox ids when the scan started
+  // Sandbox id → its containerd container ids, for sandboxes nobody owns
+  // (found by label, lease, netns, firewall tag, IP lease or directory).
+  std::map<std::string, std::vector<std::string>> sandboxes;
+  std::map<std::string, runtime::TaskInfo> tasks;  // every task, by container id
+  Status scanError;
+};
+
+namespace {
+bool looksLikeIpv4(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789.") == std::string::npos &&
+         std::count(s.begin(), s.end(), '.') == 3;
+}
+}  // namespace
+
+void Provisioner::reconcile(std::function<void(Status)> done) {
+  reconcileWaiters_.push_back(std::move(done));
+  if (reconciling_) return;  // the pass under way answers everyone
+  reconciling_ = true;
+  auto found = std::make_shared<Orphans>();
+  for (const auto& [id, s] : sandboxes_) found->known.insert(id);
+  Status r = runJob(
+      "reconcile-scan",
+      [this, found]() -> Status {
+        ContainerdCall call;
+        call.timeout = config_.callTimeout;
+        auto add = [&](const std::string& id) {
+          if (!id.empty() && !found->known.count(id)) found->sandboxes[id];
+        };
+        auto containers = containerd_.listContainers("labels.\"" + std::string(kLabelSandbox) + "\"", call);
+        if (!containers.ok()) return containers.error();
+        for (const auto& c : *containers) {
+          auto it = c.labels.find(kLabelSandbox);
+          if (it == c.labels.end() || found->known.count(it->second)) continue;
+          found->sandboxes[it->second].push_back(c.id);
+        }
+        auto tasks = containerd_.listTasks(call);
+        if (!tasks.ok()) return tasks.error();
+        for (const auto& t : *tasks) found->tasks[t.containerId] = t;
+        auto leases = containerd_.listLeases("", call);
+        if (!leases.ok()) return leases.error();
+        for (const auto& l : *leases) {
+          if (l.id.rfind("sandboxd-", 0) == 0) add(l.id.substr(9));
+        }
+        for (const auto& name : netns_.list(config_.netnsPrefix)) add(name.substr(config_.netnsPrefix.size()));
+        auto tagged = net_.firewall->sandboxIds();
+        if (!tagged.ok()) return tagged.error();
+        for (const auto& id : *tagged) add(id);
+        std::error_code ec;
+        if (!config_.ipamLeaseDir.empty()) {
+          for (const auto& e : std::filesystem::directory_iterator(config_.ipamLeaseDir, ec)) {
+            if (!looksLikeIpv4(e.path().filename().string())) continue;
+            std::ifstream in(e.path());
+            std::string owner;
+            std::getline(in, owner);
+            while (!owner.empty() && (owner.back() == '\r' || owner.back() == '\n')) owner.pop_back();
+            add(owner);
+          }
+        }
+        for (const auto& id : store_.listIds()) add(id);
+        return {};
+      },
+      [this, found](Status st) {
+        // Sandboxes created since the scan started are not orphans.
+        for (auto it = found->sandboxes.begin(); it != found->sandboxes.end();) {
+          it = sandboxes_.count(it->first) ? found->sandboxes.erase(it) : std::next(it);
+        }
+        if (st.ok()) checkTasks(found->tasks);
+        found->scanError = st;
+        releaseOrphans(found, [this](Status st) {
+          reconciling_ = false;
+          auto waiters = std::move(reconcileWaiters_);
+          reconcileWaiters_.clear();
+          for (auto& w : waiters) w(st);
+        });
+      });
+  if (!r.ok()) {
+    reconciling_ = false;
+    auto waiters = std::move(reconcileWaiters_);
+    reconcileWaiters_.clear();
+    for (auto& w : waiters) w(r);
+  }
+}
+
+// A running sandbox whose task is gone or stopped without the event having
+// reached us (missed while the stream reconnected, or sbxlet was down)
+// becomes error with the exit code.
+void Provisioner::checkTasks(const std::map<std::string, runtime::TaskInfo>& tasks) {
+  for (auto& [id, s] : sandboxes_) {
+    if (s.phase != SandboxPhase::Running || jobs_.count(id)) continue;
+    for (const auto& c : s.containers) {
+      if (c.phase != ContainerPhase::Running) continue;
+      auto t = tasks.find(c.id);
+      runtime::TaskEvent ev;
+      ev.kind = runtime::TaskEvent::Kind::Exit;
+      ev.containerId = c.id;
+      if (t == tasks.end()) {
+        ev.exitStatus = 255;  // the task vanished: no exit status to report
+      } else if (t->second.status == TaskStatus::Stopped) {
+        ev.exitStatus = t->second.exitStatus;
+      } else {
+        continue;
+      }
+      logWarn("reconcile: task gone", {{"sandbox", id}, {"container", c.name}});
+      onTaskEvent(ev);
+      break;  // onTaskEvent may have changed the sandbox; the next pass sees the rest
+    }
+  }
+}
+
+void Provisioner::releaseOrphans(std::shared_ptr<Orphans> found, std::function<void(Status)> done) {
+  if (found->sandboxes.empty()) return done(found->scanError);
+  // Blocked for creates while released, so a create of the same id cannot
+  // race the release of its namesake's leftovers.
+  for (const auto& [id, cids] : found->sandboxes) releasing_.insert(id);
+  Status r = runJob(
+      "reconcile-release",
+      [this, found]() -> Status {
+        Status first = found->scanError;
+        for (const auto& [id, cids] : found->sandboxes) {
+          SandboxState orphan;
+          orphan.spec.id = id;
+          // Its ports are unknown; portmap's DEL acts only on a non-empty
+          // list and then removes the sandbox's own chains whatever ports
+          // the list names.
+          orphan.spec.ports.push_back(PortMapping{1, 1, "tcp"});
+          for (const auto& cid : cids) {
+            ContainerStatus c;
+            c.id = cid;
+            c.name = cid;
+            orphan.containers.push_back(c);
+          }
+          Status st = releaseRuntime(orphan);
+          if (st.ok()) st = store_.remove(id);
+          logInfo("reconcile: released orphan", {{"sandbox", id}, {"ok", st.ok() ? "true" : st.message()}});
+          if (!st.ok() && first.ok()) first = st;
+        }
+        return first;
+      },
+      [this, found, done](Status st) {
+        for (const auto& [id, cids] : found->sandboxes) releasing_.erase(id);
+        done(st);
+      });
+  if (!r.ok()) {
+    for (const auto& [id, cids] : found->sandboxes) releasing_.erase(id);
+    done(r);
+  }
+}
+
 // ---- recovery ----------------------------------------------------------------------------
 
 void Provisioner::recover(std::function<void(std::vector<std::string>)> done) {
@@ -798,6 +1137,7 @@ void Provisioner::recover(std::function<void(std::vector<std::string>)> done) {
         for (auto& st : l->states) {
           const std::string id = st.id();
           admission_.restore(id, st.spec.totalCpuMillis(), st.spec.totalMemoryBytes());
+          net_.ports->restore(id, hostPorts(st.spec));
           for (const auto& c : st.containers) containerToSandbox_[c.id] = id;
           SandboxPhase phase = st.phase;
           sandboxes_.emplace(id, std::move(st));
@@ -809,6 +1149,10 @@ void Provisioner::recover(std::function<void(std::vector<std::string>)> done) {
           } else {
             jobs_.erase(id);
             refresh(id, [](Result<const SandboxState*>) {});
+            // A running sandbox keeps being probed (failures now are "after
+            // ready").
+            const SandboxState* s = find(id);
+            if (s->phase == SandboxPhase::Running && s->spec.readinessProbe) stepAwaitReady(id);
           }
         }
         done(std::move(l->problems));

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,11 @@
 namespace sbx {
 class WorkerPool;
 namespace net {
+class Cni;
+class Firewall;
 class Netns;
+class PortTable;
+class ProbeRunner;
 }
 }  // namespace sbx
 
@@ -60,13 +65,28 @@ struct ProvisionerConfig {
   std::string cgroupParent = "/sandboxd";
   // Names of network namespaces are "<netnsPrefix><sandbox id>".
   std::string netnsPrefix = "sandboxd-";
+  // Create → running (probe included) longer than this fails the sandbox.
+  Duration provisionTimeout = std::chrono::minutes(4);
+  // host-local's lease directory for our network (<dataDir>/<network name>):
+  // reconcile releases leases no sandbox owns.
+  std::string ipamLeaseDir;
+};
+
+// The network side of a sandbox (src/net): CNI attachment, firewall rules,
+// host ports, readiness probes. All required.
+struct NetworkParts {
+  net::Cni* cni = nullptr;
+  net::Firewall* firewall = nullptr;
+  net::PortTable* ports = nullptr;
+  net::ProbeRunner* probes = nullptr;
 };
 
 class Provisioner {
  public:
   Provisioner(EventLoop& loop, WorkerPool& pool, runtime::ContainerdClient& containerd,
               ImageService& images, SandboxStore& store, StatePersister& persister,
-              Admission& admission, net::Netns& netns, ProvisionerConfig config);
+              Admission& admission, net::Netns& netns, NetworkParts network,
+              ProvisionerConfig config);
   ~Provisioner();
   Provisioner(const Provisioner&) = delete;
   Provisioner& operator=(const Provisioner&) = delete;
@@ -89,6 +109,13 @@ class Provisioner {
   // Re-reads task pids and statuses from containerd (GET /v1/sandboxes/{id}).
   // Error code 404 for an unknown id.
   void refresh(const std::string& id, std::function<void(Result<const SandboxState*>)> done);
+
+  // Compares what sbxlet knows with containerd, the network namespaces, the
+  // IP leases and the firewall: a sandbox whose task died becomes error; one
+  // creating for longer than provision_timeout fails; anything carrying
+  // sbxlet's marks that no sandbox owns is released. `done` gets the first
+  // error (the pass still does everything it can).
+  void reconcile(std::function<void(Status)> done);
 
   // Containerd task events (from TaskEventStream).
   void onTaskEvent(const runtime::TaskEvent& ev);
@@ -114,7 +141,15 @@ class Provisioner {
   void stepNetns(const std::string& id);
   void stepImages(const std::string& id);
   void stepRuntime(const std::string& id, std::vector<runtime::ImageInfo> images);
+  bool timedOut(const std::string& id);
+  void stepAwaitReady(const std::string& id);
+  void onProbeOutcome(const std::string& id, bool ready, const std::string& message);
+  void publishAndRun(const std::string& id);
+  void stopProbe(const std::string& id);
   void failCreate(const std::string& id, const std::string& message);
+  struct Orphans;
+  void checkTasks(const std::map<std::string, runtime::TaskInfo>& tasks);
+  void releaseOrphans(std::shared_ptr<Orphans> found, std::function<void(Status)> done);
 
   void beginDelete(const std::string& id);
   void deleteStopTasks(const std::string& id, uint32_t signal);
@@ -135,11 +170,17 @@ class Provisioner {
   StatePersister& persister_;
   Admission& admission_;
   net::Netns& netns_;
+  NetworkParts net_;
   ProvisionerConfig config_;
 
   std::map<std::string, SandboxState> sandboxes_;
   std::map<std::string, std::unique_ptr<Job>> jobs_;
   std::map<std::string, std::string> containerToSandbox_;  // containerd id → sandbox id
+  std::map<std::string, uint64_t> probes_;                 // sandbox id → ProbeRunner id
+  std::map<std::string, Timer> provisionTimers_;           // while creating
+  bool reconciling_ = false;
+  std::set<std::string> releasing_;  // orphan ids reconcile is releasing
+  std::vector<std::function<void(Status)>> reconcileWaiters_;
   // Guards posted/pool callbacks against the provisioner's destruction.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -79,6 +79,7 @@ void SandboxApi::registerRoutes(http::Router& r) {
   r.add("GET", "/v1/sandboxes/{id}", guarded([this](const http::ExchangePtr& ex) { getSandbox(ex); }));
   r.add("DELETE", "/v1/sandboxes/{id}",
         guarded([this](const http::ExchangePtr& ex) { deleteSandbox(ex); }));
+  r.add("POST", "/v1/reconcile", guarded([this](const http::ExchangePtr& ex) { reconcile(ex); }));
   r.add("GET", "/v1/sandboxes/{id}/logs",
         guarded([this](const http::ExchangePtr& ex) { logs(ex, false); }));
   r.add("GET", "/v1/sandboxes/{id}/containers/{name}/logs",
@@ -314,6 +315,18 @@ void SandboxApi::deleteSandbox(const http::ExchangePtr& ex) {
     json::JsonWriter w;
     w.beginObject().kv("id", id).kv("phase", "deleted").endObject();
     ex->respond(200, w.str());
+  });
+}
+
+// Answers when the pass is done (a pass already under way answers this
+// request too).
+void SandboxApi::reconcile(const http::ExchangePtr& ex) {
+  provisioner_.reconcile([ex](Status st) {
+    if (!st.ok()) {
+      ex->respondError(500, "reconcile: " + st.message());
+      return;
+    }
+    ex->respond(200, "{\"ok\":true}");
   });
 }
 

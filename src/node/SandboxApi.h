@@ -50,6 +50,7 @@ class SandboxApi {
   void statuses(const http::ExchangePtr& ex);
   void logs(const http::ExchangePtr& ex, bool oneContainer);
   void deleteSandbox(const http::ExchangePtr& ex);
+  void reconcile(const http::ExchangePtr& ex);
 
   Provisioner& provisioner_;
   Admission& admission_;

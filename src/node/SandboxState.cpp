@@ -179,6 +179,10 @@ std::string encodeStateFile(const SandboxState& s) {
   w.key("spec");
   writeSandboxSpecJson(w, s.spec);
   w.key("internal").beginObject().kv("netnsPath", s.netnsPath).kv("version", s.version);
+  if (!s.hostVeth.empty()) w.kv("hostVeth", s.hostVeth);
+  if (!s.cniResult.empty()) w.kv("cniResult", s.cniResult);
+  if (s.portsPublished) w.kv("portsPublished", true);
+  if (s.ready) w.kv("ready", true);
   w.endObject();
   w.endObject();
   return w.take();
@@ -228,6 +232,10 @@ Result<SandboxState> decodeStateFile(std::string_view text) {
   }
   json::JsonCursor internal = root->field({"internal"});
   internal.field({"netnsPath"}).get(s.netnsPath);
+  internal.field({"hostVeth"}).get(s.hostVeth);
+  internal.field({"cniResult"}).get(s.cniResult);
+  internal.field({"portsPublished"}).get(s.portsPublished);
+  internal.field({"ready"}).get(s.ready);
   int64_t version = 0;
   internal.field({"version"}).get(version);
   s.version = static_cast<uint64_t>(version);

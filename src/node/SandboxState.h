@@ -54,6 +54,15 @@ struct SandboxState {
   std::string updatedAt;
   // Internal (state file only).
   std::string netnsPath;
+  // The CNI bridge plugin's ADD result (kept for DEL and portmap), the
+  // host side of the sandbox's veth, and whether its host ports are
+  // published (portmap ADD done; undone by portmap DEL).
+  std::string cniResult;
+  std::string hostVeth;
+  bool portsPublished = false;
+  // The readiness probe passed (or there is none) at least once: later
+  // probe failures are "after ready".
+  bool ready = false;
   uint64_t version = 0;  // bumped on every change
 
   const std::string& id() const { return spec.id; }

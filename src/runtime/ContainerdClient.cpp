@@ -125,7 +125,9 @@ TaskStatus fromPb(containerd::v1::types::Status s) {
 
 TaskInfo fromPb(const containerd::v1::types::Process& p) {
   TaskInfo t;
-  t.containerId = p.container_id();
+  // tasks.List fills `id` (a task's id is its container's) and leaves
+  // container_id empty; Get fills both.
+  t.containerId = p.container_id().empty() ? p.id() : p.container_id();
   t.pid = p.pid();
   t.status = fromPb(p.status());
   t.exitStatus = p.exit_status();

@@ -91,6 +91,17 @@ fi
 [ -L "$ROOTFS/bin/sh" ] || die "busybox --list-full gave no bin/sh"
 printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$ROOTFS/etc/passwd"
 printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$ROOTFS/etc/group"
+# A stand-in for the one python use of the seed's examples,
+# `python -m http.server PORT` (serves the working directory), on busybox
+# httpd; anything else is refused loudly.
+mkdir -p "$ROOTFS/usr/local/bin"
+cat >"$ROOTFS/usr/local/bin/python" <<'PY'
+#!/bin/sh
+if [ "$1" = -m ] && [ "$2" = http.server ]; then exec httpd -f -v -p "${3:-8000}" -h .; fi
+echo "python stand-in: only '-m http.server [PORT]' is supported" >&2
+exit 2
+PY
+chmod 0755 "$ROOTFS/usr/local/bin/python"
 
 # Two layers: "base" (the rootfs) and "work" (the same plus /work). Tars are
 # made one after the other, then both gzipped at once.

@@ -11,9 +11,15 @@ pids=()
 work=$(mktemp -d /tmp/sbx-daemons-test.XXXXXX)
 cleanup() {
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  tools/net-cleanup.sh "$TEST_BRIDGE"
   rm -rf "$work"
 }
 trap cleanup EXIT
+# sbxlet's network of the test's own (bridge, subnet, conflist, netns
+# names), removed by cleanup: the host's sbx-br0 is never touched.
+TEST_BRIDGE=sbxdt$(( $$ % 100000 ))
+SBXLET_NET=(--bridge-interface "$TEST_BRIDGE" --subnet-cidr 10.232.0.0/24
+  --cni-conf-path "$work/cni/20-sbxnet.conflist" --netns-prefix "sbxdt-")
 
 check() {  # check NAME CONDITION...
   local name=$1
@@ -33,7 +39,7 @@ start_daemon() {
   # points at a containerd socket that does not exist (only HTTP is tested).
   local extra=()
   case "$bin" in
-    */sbxlet) extra=(--state-dir "$work/state" --containerd-address "$work/no-containerd.sock") ;;
+    */sbxlet) extra=("${SBXLET_NET[@]}" --state-dir "$work/state" --containerd-address "$work/no-containerd.sock") ;;
   esac
   "$bin" --http-addr 127.0.0.1:0 --shutdown-grace 5 "${extra[@]}" 2>"$log" &
   PID=$!
@@ -81,7 +87,7 @@ check "secret path logged" grep -q '"msg":"shared secret in use","path":"'"$work
 
 # A port already taken: a clear error and exit 1.
 start_daemon bin/sbxlet "$work/first.log"
-bin/sbxlet --http-addr "127.0.0.1:$PORT" --state-dir "$work/state" 2>"$work/busy.err"
+bin/sbxlet --http-addr "127.0.0.1:$PORT" "${SBXLET_NET[@]}" --state-dir "$work/state" 2>"$work/busy.err"
 check "busy port exits 1" test $? -eq 1
 check "busy port message" grep -q "Address already in use" "$work/busy.err"
 kill -TERM "$PID"; wait "$PID"

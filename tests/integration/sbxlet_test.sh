@@ -15,9 +15,14 @@ SBX_PID=""
 PORT=""
 STARTS=0
 
+OUTSIDE_NS=""
+HOST_LISTENER_PIDS=()
 cleanup() {
   [ -n "$SBX_PID" ] && kill -KILL "$SBX_PID" 2>/dev/null
+  for p in "${HOST_LISTENER_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null
+  [ -n "$OUTSIDE_NS" ] && outside_down
+  for br in sbxit-runc sbxit-runsc sbxit-ipx; do tools/net-cleanup.sh "$br"; done
 }
 trap cleanup EXIT
 
@@ -31,12 +36,21 @@ check() {  # check NAME COMMAND...
 
 CTR() { ctr --address "$CONTAINERD_SOCK" -n "$NS" "$@"; }
 
+# The network of each sbxlet of the test: its own bridge, subnet, conflist,
+# IP leases (under its state dir) and netns names.
+declare -A SUBNETS=([runc]=10.231.1.0/24 [runsc]=10.231.2.0/24 [ipx]=10.231.3.0/29)
+
 # Starts sbxlet for runtime $1 with extra flags; sets SBX_PID and PORT.
+# INSTANCE (default: the runtime) names the bridge, state dir and netns prefix.
 start_sbxlet() {
   local rt=$1
   shift
-  STATE="$SBX_ENV_DIR/sbxlet-$rt"
-  NS="sbxit-$rt"
+  local inst=${INSTANCE:-$rt}
+  STATE="$SBX_ENV_DIR/sbxlet-$inst"
+  NS="sbxit-$inst"
+  BRIDGE="sbxit-$inst"
+  NETNS_PREFIX="sbxit-$inst-"
+  IPAM_DIR="$STATE/cni/networks/sbxnet-$BRIDGE"
   mkdir -p "$STATE" "$SBX_ENV_DIR/bin"
   local binary=runc root=$RUNC_ROOT/sbxlet
   if [ "$rt" = runsc ]; then
@@ -52,6 +66,8 @@ start_sbxlet() {
   bin/sbxlet --http-addr 127.0.0.1:0 --state-dir "$STATE" --containerd-address "$CONTAINERD_SOCK" \
     --containerd-namespace "$NS" --runtime "$rt" --runtime-binary "$binary" --runtime-root "$root" \
     --registry-mirrors "{\"docker.io\":[\"http://$REGISTRY_ADDR\"]}" --shared-secret "$SECRET" \
+    --bridge-interface "$BRIDGE" --subnet-cidr "${SUBNETS[$inst]}" \
+    --cni-conf-path "$STATE/cni/20-sbxnet.conflist" --netns-prefix "$NETNS_PREFIX" \
     --shutdown-grace 2 "$@" 2>"$LOG" &
   SBX_PID=$!
   PORT=""
@@ -127,10 +143,14 @@ no_leaks() {  # everything the runtime's sandboxes owned is gone
   [ -z "$(CTR tasks ls -q 2>/dev/null)" ] || why="$why tasks"
   CTR snapshots ls | awk 'NR>1 && $3=="Active"' | grep -q . && why="$why active-snapshots"
   [ -z "$(CTR leases ls -q)" ] || why="$why leases:$(CTR leases ls -q | tr '\n' ' ')"
-  ls /var/run/netns 2>/dev/null | grep -q "^sandboxd-sbxit" && why="$why netns"
+  ls /var/run/netns 2>/dev/null | grep -q "^$NETNS_PREFIX" && why="$why netns"
+  [ -z "$(ip -o link show master "$BRIDGE" 2>/dev/null)" ] || why="$why veths"
+  ls "$IPAM_DIR" 2>/dev/null | grep -q '^[0-9.]*$' && why="$why ip-leases:$(ls "$IPAM_DIR" | grep '^[0-9.]*$' | tr '\n' ' ')"
+  iptables-save | grep -q "sandboxd:$NS-" && why="$why firewall-rules"
+  iptables-save -t nat | grep -q "\"$NS-" && why="$why nat-rules"
   [ -z "$(ls "$STATE/sandboxes" 2>/dev/null)" ] || why="$why state-dirs"
   [ -z "$(ls "$RTROOT" 2>/dev/null)" ] || why="$why runtime-roots:$(ls "$RTROOT" | tr '\n' ' ')"
-  grep -q "sbxit-" /proc/self/mountinfo && why="$why mounts"
+  grep -q "$NS-" /proc/self/mountinfo && why="$why mounts"
   for ctl in memory cpu pids; do
     [ -d "/sys/fs/cgroup/$ctl/sandboxd" ] || continue
     find "/sys/fs/cgroup/$ctl/sandboxd" -mindepth 1 -type d -name "sbxit-*" | grep -q . && why="$why cgroups($ctl)"
@@ -138,6 +158,119 @@ no_leaks() {  # everything the runtime's sandboxes owned is gone
   [ -z "$why" ] && return 0
   echo "leaks:$why" >&2
   return 1
+}
+
+# The "outside" host: a network namespace of the test's own with a
+# documentation address (203.0.113.2), linked to the host (203.0.113.1), serving
+# "hello-from-outside" on tcp 8081. Egress is tested against it only.
+outside_up() {
+  # Never a range the host itself is on.
+  if ip -4 -o addr | grep -q ' 203\.0\.113\.'; then
+    echo "outside_up: the host already has an address in 203.0.113.0/24" >&2
+    return 1
+  fi
+  OUTSIDE_NS="sbxit-out-$$"
+  ip netns add "$OUTSIDE_NS" &&
+    ip link add sbxit-o0 type veth peer name sbxit-o1 &&
+    ip link set sbxit-o1 netns "$OUTSIDE_NS" &&
+    ip addr add 203.0.113.1/24 dev sbxit-o0 && ip link set sbxit-o0 up &&
+    ip -n "$OUTSIDE_NS" addr add 203.0.113.2/24 dev sbxit-o1 &&
+    ip -n "$OUTSIDE_NS" link set sbxit-o1 up && ip -n "$OUTSIDE_NS" link set lo up || return 1
+  ip netns exec "$OUTSIDE_NS" busybox nc -ll -p 8081 -e echo hello-from-outside &
+  HOST_LISTENER_PIDS+=($!)
+}
+outside_down() {
+  ip link del sbxit-o0 2>/dev/null
+  ip netns del "$OUTSIDE_NS" 2>/dev/null
+  OUTSIDE_NS=""
+}
+
+# A listener of the node's own on every host address (tcp $1): what
+# sandboxes must never reach, and a port a sandbox cannot take.
+host_listener() {
+  busybox nc -ll -p "$1" -e echo node-secret &
+  HOST_LISTENER_PIDS+=($!)
+}
+
+ip_of() { api GET "/v1/sandboxes/$1" | grep -o '"ip":"[0-9.]*"' | head -1 | cut -d'"' -f4; }
+error_of() { api GET "/v1/sandboxes/$1" | grep -o '"error":"[^"]*"' | tail -1 | cut -d'"' -f4; }
+
+# A one-connection-at-a-time HTTP server on 8080 (busybox nc) that answers
+# "$1" to the first $2 requests and "$3" after: a server that turns bad.
+json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+http_server_args() {
+  local script
+  script="n=0; while true; do n=\$((n+1)); if [ \$n -le $2 ]; then s='$1'; else s='$3'; fi; printf \"HTTP/1.0 \$s\\r\\nContent-Length: 0\\r\\n\\r\\n\" | nc -l -p 8080 >/dev/null; done"
+  printf '["sh","-c","%s"]' "$(json_escape "$script")"
+}
+
+probe_json() {  # probe_json PROTOCOL PORT PATH SUCCESS FAILURE
+  printf '"readinessProbe":{"protocol":"%s","port":%s,"path":"%s","initialDelaySeconds":1,"periodSeconds":1,"timeoutSeconds":1,"successThreshold":%s,"failureThreshold":%s}' "$@"
+}
+
+# Networking, ports, egress, isolation and readiness probes (issue 4).
+network_suite() {
+  local rt=$1 p=$2 hp hp_host
+  hp=$((30000 + ${#rt} * 1000 + 80))  # runc 34080, runsc 35080
+  hp_host=$((hp + 1))
+  host_listener "$hp_host"
+
+  # The seed's http-probe example (with a /healthz file, which the seed's
+  # python http.server would otherwise answer 404): running once the probe
+  # passed twice, answering on its IP and on 127.0.0.1:<hostPort>.
+  local web
+  web='{"name":"web","image":"python:3.12-alpine","args":["sh","-c","mkdir -p /tmp/www && echo sandbox-http > /tmp/www/index.html && echo ok > /tmp/www/healthz && cd /tmp/www && python -m http.server 8080"],"resource":{"cpu":"250m","memory":"64Mi","ephemeralStorage":"96Mi"}}'
+  call POST /v1/sandboxes "{\"id\":\"$p-web\",\"egress\":true,\"ports\":[{\"hostPort\":$hp,\"containerPort\":8080}],$(probe_json http 8080 /healthz 2 3),\"containers\":[$web]}"
+  check "$rt: web create 202" test "$CODE" = 202
+  check "$rt: web running after its http probe" wait_phase "$p-web" running 40
+  local ip
+  ip=$(ip_of "$p-web")
+  call GET "/v1/sandboxes/$p-web"
+  check "$rt: sandbox reports ip, subnet, bridge, conflist" bash -c "grep -q '\"ip\":\"10.231.' <<<'$BODY' && grep -q '\"bridgeName\":\"$BRIDGE\"' <<<'$BODY' && grep -q '\"subnetCIDR\":\"${SUBNETS[$rt]}\"' <<<'$BODY' && grep -q '20-sbxnet.conflist' <<<'$BODY'"
+  check "$rt: the sandbox IP answers from the host" test "$(curl -s -m 5 "http://$ip:8080/")" = sandbox-http
+  check "$rt: the host port answers on 127.0.0.1" test "$(curl -s -m 5 "http://127.0.0.1:$hp/")" = sandbox-http
+
+  # Host-port conflicts: another sandbox's, and the host's own listener.
+  call POST /v1/sandboxes "{\"id\":\"$p-web2\",\"ports\":[{\"hostPort\":$hp,\"containerPort\":8080}],\"containers\":[$(container m alpine:3.20 10m 16Mi '["sleep","300"]')]}"
+  check "$rt: host port held by a sandbox → 400 naming it" test "$BODY" = "{\"error\":\"host port already in use: $hp/tcp (sandbox $p-web)\"}"
+  call POST /v1/sandboxes "{\"id\":\"$p-web3\",\"ports\":[{\"hostPort\":$hp_host,\"containerPort\":8080}],\"containers\":[$(container m alpine:3.20 10m 16Mi '["sleep","300"]')]}"
+  check "$rt: host port held by the host → 400 saying so" test "$BODY" = "{\"error\":\"host port already in use: $hp_host/tcp (by a process on this host)\"}"
+
+  # Egress on and off against the outside host; never the node, never
+  # another sandbox.
+  local gw=${SUBNETS[$rt]%.0/*}.1
+  # Three tries for what should work (the first may race the sandbox's
+  # start), one for what must not.
+  local try='for t in %s; do echo x | nc -w 2 %s %s && break; sleep 1; done; echo %s-done'
+  local cmd
+  cmd="$(printf "$try" "1 2 3" 203.0.113.2 8081 outside); $(printf "$try" 1 "$ip" 8080 peer); $(printf "$try" 1 "$gw" "$hp_host" gateway); $(printf "$try" 1 203.0.113.1 "$hp_host" node); sleep 300"
+  api POST /v1/sandboxes "{\"id\":\"$p-eon\",\"egress\":true,\"containers\":[$(container m alpine:3.20 10m 16Mi "[\"sh\",\"-c\",\"$cmd\"]")]}" >/dev/null
+  api POST /v1/sandboxes "{\"id\":\"$p-eoff\",\"egress\":false,\"containers\":[$(container m alpine:3.20 10m 16Mi "[\"sh\",\"-c\",\"$cmd\"]")]}" >/dev/null
+  check "$rt: egress:true finished its tries" wait_log "$p-eon" "[m] node-done" 60
+  check "$rt: egress:false finished its tries" wait_log "$p-eoff" "[m] node-done" 60
+  local on off
+  on=$(api GET "/v1/sandboxes/$p-eon/logs")
+  off=$(api GET "/v1/sandboxes/$p-eoff/logs")
+  check "$rt: egress:true reaches the outside host" grep -q hello-from-outside <<<"$on"
+  check "$rt: egress:false does not" bash -c "! grep -q hello-from-outside <<<'$off'"
+  check "$rt: no sandbox reaches another sandbox" bash -c "! grep -q 'HTTP/' <<<'$on$off'"
+  check "$rt: no sandbox reaches the node" bash -c "! grep -q node-secret <<<'$on$off'"
+  check "$rt: the node still probes an egress:false sandbox" test "$(phase_of "$p-eoff")" = running
+  check "$rt: rules are tagged per sandbox" bash -c "iptables-save | grep -q 'sandboxd:$p-eoff'"
+
+  # Probes: a port nobody listens on; a server that turns to 500 after
+  # being ready; a redirect counted as success; a tcp probe.
+  api POST /v1/sandboxes "{\"id\":\"$p-pnone\",$(probe_json tcp 9999 / 1 2),\"containers\":[$(container m alpine:3.20 10m 16Mi '["sleep","300"]')]}" >/dev/null
+  api POST /v1/sandboxes "{\"id\":\"$p-p500\",$(probe_json http 8080 / 1 2),\"containers\":[$(container m alpine:3.20 10m 16Mi "$(http_server_args "200 OK" 3 "500 Internal Server Error")")]}" >/dev/null
+  api POST /v1/sandboxes "{\"id\":\"$p-p302\",$(probe_json http 8080 /x 1 3),\"containers\":[$(container m alpine:3.20 10m 16Mi "$(http_server_args "302 Found\\r\\nLocation: /elsewhere" 1000 "")")]}" >/dev/null
+  api POST /v1/sandboxes "{\"id\":\"$p-ptcp\",$(probe_json tcp 7070 / 2 3),\"containers\":[$(container m alpine:3.20 10m 16Mi '["sh","-c","nc -ll -p 7070 -e true"]')]}" >/dev/null
+  check "$rt: probe on a closed port → error" wait_phase "$p-pnone" error 30
+  check "$rt: ... saying which probe and how (got: $(error_of "$p-pnone"))" bash -c "grep -q 'readiness probe failed 2 times: tcp [0-9.]*:9999: connection refused' <<<'$(error_of "$p-pnone")'"
+  check "$rt: 3xx counts as ready" wait_phase "$p-p302" running 30
+  check "$rt: tcp probe ready" wait_phase "$p-ptcp" running 30
+  check "$rt: a server that turns to 500 is ready first" wait_phase "$p-p500" running 30
+  check "$rt: ... then error" wait_phase "$p-p500" error 30
+  check "$rt: ... with the status (got: $(error_of "$p-p500"))" bash -c "grep -q 'readiness probe failed 2 times: http GET http://[0-9.]*:8080/: status 500' <<<'$(error_of "$p-p500")'"
 }
 
 run_suite() {
@@ -167,6 +300,8 @@ run_suite() {
   check "$rt: taskPID reported" bash -c "grep -q '\"taskPID\":[1-9]' <<<'$body'"
   check "$rt: image normalized" bash -c "grep -q 'docker.io/library/alpine:3.20' <<<'$body'"
   check "$rt: runtime reported" bash -c "grep -q '\"runtime\":\"$rt\"' <<<'$body'"
+
+  network_suite "$rt" "$p"
 
   # Container ids that are prefixes of each other ("<sandbox>-<name>": px-a
   # and px-a-b), which runsc would find ambiguous in a shared root.
@@ -273,7 +408,7 @@ run_suite() {
   done
   sleep 0.3
   kill -KILL "$SBX_PID"
-  wait 2>/dev/null
+  wait "$SBX_PID" 2>/dev/null
   SBX_PID=""
   check "$rt: restart after kill -9" start_sbxlet "$rt"
   local ids phase stuck=0 lost=0
@@ -306,7 +441,7 @@ run_suite() {
     sleep 0.02
   done
   kill -KILL "$SBX_PID"
-  wait 2>/dev/null
+  wait "$SBX_PID" 2>/dev/null
   SBX_PID=""
   check "$rt: restart after kill -9 during deletes" start_sbxlet "$rt"
   local undone=""
@@ -321,10 +456,57 @@ run_suite() {
   check "$rt: interrupted deletes are finished (left:$undone)" test -z "$undone"
   delete_all
   check "$rt: after a crash during deletes nothing is left" no_leaks
+
+  # Reconcile: a task killed from outside makes its sandbox error; a
+  # sandbox whose state sbxlet lost (directory removed while it was down) is
+  # released entirely: container, task, snapshot, netns, veth, IP, rules.
+  api POST /v1/sandboxes "{\"id\":\"$p-victim\",\"containers\":[$(container m alpine:3.20 10m 16Mi '["sleep","300"]')]}" >/dev/null
+  api POST /v1/sandboxes "{\"id\":\"$p-lost\",\"egress\":true,\"ports\":[{\"hostPort\":$((36000 + ${#rt})),\"containerPort\":80}],\"containers\":[$(container m alpine:3.20 10m 16Mi '["sleep","300"]')]}" >/dev/null
+  wait_phase "$p-victim" running >/dev/null
+  wait_phase "$p-lost" running >/dev/null
+  local vpid
+  vpid=$(api GET "/v1/sandboxes/$p-victim" | grep -o '"taskPID":[0-9]*' | cut -d: -f2)
+  kill -KILL "$vpid"
+  call POST /v1/reconcile
+  check "$rt: reconcile answers ok" test "$BODY" = '{"ok":true}'
+  check "$rt: a task killed from outside → error" wait_phase "$p-victim" error 20
+  check "$rt: ... with its exit code (got: $(error_of "$p-victim"))" bash -c "grep -q 'container m exited with code 137' <<<'$(error_of "$p-victim")'"
+  kill -KILL "$SBX_PID"
+  wait "$SBX_PID" 2>/dev/null
+  SBX_PID=""
+  rm -rf "$STATE/sandboxes/$p-lost"
+  check "$rt: restart with a lost state" start_sbxlet "$rt"
+  call GET "/v1/sandboxes/$p-lost"
+  check "$rt: the lost sandbox is unknown" test "$CODE" = 404
+  call POST /v1/reconcile
+  check "$rt: reconcile after the loss answers ok" test "$BODY" = '{"ok":true}'
+  delete_all
+  check "$rt: reconcile released the orphan; nothing is left" no_leaks
   stop_sbxlet
+  tools/net-cleanup.sh "$BRIDGE"
+  check "$rt: no firewall chain of ours after net-cleanup" bash -c "! iptables-save | grep -q 'SBX-[A-Z]*-$BRIDGE'"
+}
+
+# IP exhaustion in a /29 (6 usable, one the gateway's): the sixth sandbox
+# is refused with SPEC's message.
+ip_exhaustion_suite() {
+  local p=sbxit-ipx
+  INSTANCE=ipx check "ipx: sbxlet starts" start_sbxlet runc || return
+  for i in 1 2 3 4 5; do
+    call POST /v1/sandboxes "{\"id\":\"$p-$i\",\"containers\":[$(container m alpine:3.20 10m 16Mi '["sleep","300"]')]}"
+  done
+  call POST /v1/sandboxes "{\"id\":\"$p-6\",\"containers\":[$(container m alpine:3.20 10m 16Mi '["sleep","300"]')]}"
+  check "ipx: the sixth sandbox is refused" test "$BODY" = '{"error":"insufficient ip addresses in subnet 10.231.3.0/29: in_use=6 usable=6"}'
+  check "ipx: the fifth is running" wait_phase "$p-5" running 30
+  delete_all
+  check "ipx: nothing is left" no_leaks
+  stop_sbxlet
+  tools/net-cleanup.sh "$BRIDGE"
 }
 
 # SBXIT_RUNTIMES="runsc" runs one runtime only (for debugging).
+check "outside host up" outside_up
 for rt in ${SBXIT_RUNTIMES:-runc runsc}; do run_suite "$rt"; done
+ip_exhaustion_suite
 echo "sbxlet: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

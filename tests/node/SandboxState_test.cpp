@@ -68,6 +68,10 @@ TEST_CASE("SandboxState: state file round trip") {
   s.ip = "10.89.0.7";
   s.netnsPath = "/var/run/netns/sbx-http-demo";
   s.version = 42;
+  s.cniResult = R"({"cniVersion":"1.0.0","ips":[{"address":"10.89.0.7/16"}]})";
+  s.hostVeth = "veth1234abcd";
+  s.portsPublished = true;
+  s.ready = true;
   s.runtime = "runc";
   s.containers[0].phase = ContainerPhase::Running;
   s.containers[0].taskPid = 1234;
@@ -86,6 +90,10 @@ TEST_CASE("SandboxState: state file round trip") {
   CHECK(back->ip == "10.89.0.7");
   CHECK(back->netnsPath == s.netnsPath);
   CHECK(back->version == 42);
+  CHECK(back->cniResult == s.cniResult);
+  CHECK(back->hostVeth == "veth1234abcd");
+  CHECK(back->portsPublished);
+  CHECK(back->ready);
   CHECK(back->runtime == "runc");
   CHECK(back->containers[0].taskPid == 1234);
   CHECK(back->containers[0].image == "docker.io/library/python:3.12-alpine");
