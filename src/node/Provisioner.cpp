@@ -711,12 +711,16 @@ void Provisioner::deleteTeardown(const std::string& id) {
   SandboxState snapshot = *s;
   Status r = runJob(
       "teardown",
-      [this, snapshot]() -> Status {
-        Status st = releaseRuntime(snapshot);
-        if (!st.ok()) return st;
-        return store_.remove(snapshot.id());  // state file and logs, last
-      },
-      [this, id](Status st) { finishDelete(id, st); });
+      [this, snapshot]() -> Status { return releaseRuntime(snapshot); },
+      [this, id, alive = std::weak_ptr<bool>(alive_)](Status st) {
+        if (!st.ok()) return finishDelete(id, st);
+        // The state file and logs last, through the persister: after any
+        // write of this sandbox still in flight, which would otherwise bring
+        // the directory back.
+        persister_.erase(id, [this, id, alive](Status st) {
+          if (!alive.expired()) finishDelete(id, st);
+        });
+      });
   if (!r.ok()) finishDelete(id, r.error());
 }
 

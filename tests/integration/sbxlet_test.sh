@@ -221,7 +221,7 @@ network_suite() {
   local web
   web='{"name":"web","image":"python:3.12-alpine","args":["sh","-c","mkdir -p /tmp/www && echo sandbox-http > /tmp/www/index.html && echo ok > /tmp/www/healthz && cd /tmp/www && python -m http.server 8080"],"resource":{"cpu":"250m","memory":"64Mi","ephemeralStorage":"96Mi"}}'
   call POST /v1/sandboxes "{\"id\":\"$p-web\",\"egress\":true,\"ports\":[{\"hostPort\":$hp,\"containerPort\":8080}],$(probe_json http 8080 /healthz 2 3),\"containers\":[$web]}"
-  check "$rt: web create 202" test "$CODE" = 202
+  check "$rt: web create 202 (got $CODE $BODY)" test "$CODE" = 202
   check "$rt: web running after its http probe" wait_phase "$p-web" running 40
   local ip
   ip=$(ip_of "$p-web")
