@@ -37,6 +37,7 @@ struct Provisioner::Job {
   bool deleting = false;
   bool killed = false;
   bool timedOut = false;         // provision_timeout passed while a step ran
+  bool tearingDown = false;      // deleteTeardown's job runs
   std::vector<std::function<void(Status)>> deleteWaiters;
   Timer timer;
   // Images, in container order, while they are being ensured.
@@ -708,6 +709,11 @@ void Provisioner::deleteTeardown(const std::string& id) {
   if (!s) return;
   Job& job = *jobs_[id];
   job.timer.cancel();
+  // Once: the last exit event and the kill job's completion can both find
+  // every task gone, and two teardowns at once would race each other's CNI
+  // DELs and containerd deletes.
+  if (job.tearingDown) return;
+  job.tearingDown = true;
   SandboxState snapshot = *s;
   Status r = runJob(
       "teardown",
@@ -731,7 +737,10 @@ void Provisioner::finishDelete(const std::string& id, Status st) {
   if (!st.ok()) {
     // Keep the record (phase deleting) so a retry or reconcile finishes it.
     logError("delete failed", {{"sandbox", id}, {"error", st.message()}});
-    if (jit != jobs_.end()) jit->second->deleting = false;
+    if (jit != jobs_.end()) {
+      jit->second->deleting = false;
+      jit->second->tearingDown = false;
+    }
     for (auto& w : waiters) w(st);
     return;
   }
@@ -877,7 +886,10 @@ Status Provisioner::releaseRuntime(const SandboxState& s) {
     if (!config_.runtimeRoot.empty()) {
       std::error_code ec;
       std::filesystem::remove_all(runtimeRootFor(c.id), ec);
-      if (ec) note(Status(Error("remove " + runtimeRootFor(c.id) + ": " + ec.message())));
+      // ENOENT: the runtime removed (part of) it meanwhile.
+      if (ec && ec != std::errc::no_such_file_or_directory) {
+        note(Status(Error("remove " + runtimeRootFor(c.id) + ": " + ec.message())));
+      }
     }
   }
   note(containerd_.deleteLease(leaseId(s.id()), false, call));
