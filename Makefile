@@ -15,6 +15,9 @@ BIN ?= bin
 CXX := g++
 CC := gcc
 OPT ?= -O2
+# Debug info: full in the main build; line tables only (-g1) in the
+# sanitizer builds, whose reports need no more and which compile ~30% faster.
+DEBUG ?= -g
 SAN ?=
 PKGS := simdjson libcurl grpc++ protobuf
 
@@ -31,9 +34,9 @@ PROTO_DIR := build/proto
 PROTO_LIB := $(PROTO_DIR)/libcontainerd_api.a
 
 CPPFLAGS := -Isrc -I$(LLHTTP_INC) -I$(PROTO_DIR)/gen $(PKG_CFLAGS)
-CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -Werror $(SAN) -MMD -MP
+CXXFLAGS := -std=c++20 $(OPT) $(DEBUG) -Wall -Wextra -Werror $(SAN) -MMD -MP
 # llhttp is generated C code from Debian; compiled as is, warnings not ours.
-CFLAGS := $(OPT) -g $(SAN) -MMD -MP -w
+CFLAGS := $(OPT) $(DEBUG) $(SAN) -MMD -MP -w
 LDFLAGS := $(SAN)
 LDLIBS := $(PROTO_LIB) $(PKG_LIBS) -lcrypto -lpthread
 
@@ -109,8 +112,8 @@ test:
 	@tools/run-tests.sh
 
 sanitizer-builds:
-	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 SAN="$(ASAN_FLAGS)" build/asan/unit_tests
-	@$(MAKE) --no-print-directory BUILD=build/tsan BIN=build/tsan/bin OPT=-O1 SAN="$(TSAN_FLAGS)" build/tsan/unit_tests
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 DEBUG=-g1 SAN="$(ASAN_FLAGS)" build/asan/unit_tests
+	@$(MAKE) --no-print-directory BUILD=build/tsan BIN=build/tsan/bin OPT=-O1 DEBUG=-g1 SAN="$(TSAN_FLAGS)" build/tsan/unit_tests
 
 unit: $(UNIT_TESTS)
 	$(UNIT_TESTS)
@@ -122,11 +125,11 @@ integration: $(INTEG_TESTS) $(DAEMONS)
 check: check-asan check-tsan
 
 check-asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 SAN="$(ASAN_FLAGS)" build/asan/unit_tests
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 DEBUG=-g1 SAN="$(ASAN_FLAGS)" build/asan/unit_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit_tests
 
 check-tsan:
-	@$(MAKE) --no-print-directory BUILD=build/tsan BIN=build/tsan/bin OPT=-O1 SAN="$(TSAN_FLAGS)" build/tsan/unit_tests
+	@$(MAKE) --no-print-directory BUILD=build/tsan BIN=build/tsan/bin OPT=-O1 DEBUG=-g1 SAN="$(TSAN_FLAGS)" build/tsan/unit_tests
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/unit_tests
 
 up:

@@ -203,7 +203,7 @@ http_server_args() {
   # probe ever meets the gap between two one-shot servers (wide under gVisor).
   local handler script
   handler="n=\$(cat /tmp/n 2>/dev/null || echo 0); n=\$((n+1)); echo \$n > /tmp/n; while read -r l && [ \${#l} -gt 1 ]; do :; done; if [ \$n -le $2 ]; then s='$1'; else s='$3'; fi; printf \"HTTP/1.0 \$s\\r\\nContent-Length: 0\\r\\n\\r\\n\""
-  script="printf '%s\\n' '#!/bin/sh' \"$(sed 's/["\\$]/\\&/g' <<<"$handler")\" > /tmp/h.sh && chmod +x /tmp/h.sh && exec nc -ll -p 8080 -e /tmp/h.sh"
+  script="printf '%s\\n' '#!/bin/sh' \"$(sed 's/["\\$]/\\&/g' <<<"$handler")\" > /tmp/h.sh && chmod +x /tmp/h.sh && while :; do nc -ll -p 8080 -e /tmp/h.sh; done"
   printf '["sh","-c","%s"]' "$(json_escape "$script")"
 }
 
@@ -264,17 +264,18 @@ network_suite() {
   # Probes: a port nobody listens on; a server that turns to 500 after
   # being ready; a redirect counted as success; a tcp probe.
   api POST /v1/sandboxes "{\"id\":\"$p-pnone\",$(probe_json tcp 9999 / 1 2),\"containers\":[$(container m alpine:3.20 10m 16Mi '["sleep","300"]')]}" >/dev/null
-  # (200m: gVisor boots inside the container's CPU quota; with less, its
+  # (200m, 64Mi: gVisor boots inside the container's quota and counts the
+  # whole sandbox against its memory limit; with less, its
   # servers may not listen within the thresholds.)
-  api POST /v1/sandboxes "{\"id\":\"$p-p500\",$(probe_json http 8080 / 1 3),\"containers\":[$(container m alpine:3.20 200m 16Mi "$(http_server_args "200 OK" 3 "500 Internal Server Error")")]}" >/dev/null
-  api POST /v1/sandboxes "{\"id\":\"$p-p302\",$(probe_json http 8080 /x 1 8),\"containers\":[$(container m alpine:3.20 200m 16Mi "$(http_server_args "302 Found\\r\\nLocation: /elsewhere" 1000 "")")]}" >/dev/null
+  api POST /v1/sandboxes "{\"id\":\"$p-p500\",$(probe_json http 8080 / 1 3),\"containers\":[$(container m alpine:3.20 200m 64Mi "$(http_server_args "200 OK" 12 "500 Internal Server Error")")]}" >/dev/null
+  api POST /v1/sandboxes "{\"id\":\"$p-p302\",$(probe_json http 8080 /x 1 8),\"containers\":[$(container m alpine:3.20 200m 64Mi "$(http_server_args "302 Found\\r\\nLocation: /elsewhere" 1000 "")")]}" >/dev/null
   api POST /v1/sandboxes "{\"id\":\"$p-ptcp\",$(probe_json tcp 7070 / 2 8),\"containers\":[$(container m alpine:3.20 200m 16Mi '["sh","-c","nc -ll -p 7070 -e true"]')]}" >/dev/null
+  check "$rt: a server that turns to 500 is ready first" wait_phase "$p-p500" running 30
   check "$rt: probe on a closed port → error" wait_phase "$p-pnone" error 30
   check "$rt: ... saying which probe and how (got: $(error_of "$p-pnone"))" bash -c "grep -q 'readiness probe failed 2 times: tcp [0-9.]*:9999: connection refused' <<<'$(error_of "$p-pnone")'"
   check "$rt: 3xx counts as ready" wait_phase "$p-p302" running 30
   check "$rt: tcp probe ready" wait_phase "$p-ptcp" running 30
-  check "$rt: a server that turns to 500 is ready first" wait_phase "$p-p500" running 30
-  check "$rt: ... then error" wait_phase "$p-p500" error 30
+  check "$rt: ... then error" wait_phase "$p-p500" error 40
   check "$rt: ... with the status (got: $(error_of "$p-p500"))" bash -c "grep -q 'readiness probe failed 3 times: http GET http://[0-9.]*:8080/: status 500' <<<'$(error_of "$p-p500")'"
   for s in web eon eoff pnone p500 p302 ptcp; do api DELETE "/v1/sandboxes/$p-$s" >/dev/null; done
 }
