@@ -19,3 +19,10 @@ set -a
 . "$dir/env.sh"
 set +a
 "$@"
+rc=$?
+if [ "$rc" -ne 0 ] && [ -f "${CONTAINERD_LOG:-}" ]; then
+  # What containerd said about the failure, before the environment goes.
+  echo "--- last containerd log lines (errors and warnings):"
+  grep -E 'level=(error|warning)' "$CONTAINERD_LOG" | tail -n 15 | cut -c1-400
+fi
+exit "$rc"

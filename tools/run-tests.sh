@@ -31,7 +31,9 @@ run_doctest() {  # run_doctest NAME COMMAND...
     # A crash or sanitizer abort leaves no summary: count the suite as failed.
     [ -n "$p" ] || p=0
     [ -n "$f" ] && [ "$f" -gt 0 ] || f=1
-    grep -E 'ERROR|Sanitizer|runtime error' "$out" | head -20
+    # The failing check with its values and logged messages, and where.
+    grep -E -B3 -A4 'ERROR|Sanitizer|runtime error' "$out" | head -60
+    grep -E -A12 '^--- last containerd log lines' "$out" | head -14
     status=1
   fi
   total_pass=$((total_pass + p))

@@ -228,6 +228,13 @@ TEST_CASE("containerd: snapshot → container → task → exit event, runc and 
     tc.stdoutUri = "file://" + log;
     tc.stderrUri = "file://" + log;
     auto pid = c.createTask(tc);
+    if (!pid.ok()) {
+      // Seen twice in CI only, under load, never here: say what containerd
+      // answered and try once more (the second must work).
+      MESSAGE(rt.name << ": first createTask failed: " << pid.message());
+      (void)c.deleteTask(id);
+      pid = c.createTask(tc);
+    }
     REQUIRE_MESSAGE(pid.ok(), (pid.ok() ? "" : pid.message()));
     CHECK(*pid > 0);
     auto started = c.startTask(id);
