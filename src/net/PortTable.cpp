@@ -1,5 +1,8 @@
 #include "net/PortTable.h"
 
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -59,22 +62,65 @@ std::string PortTable::holder(uint16_t port, const std::string& protocol) const 
   return it == holders_.end() ? "" : it->second;
 }
 
-Status PortTable::bindCheck(uint16_t port, const std::string& protocol) {
-  const bool udp = protocol == "udp";
-  Fd s(::socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
-  if (!s) return Error(std::string("host port check: socket: ") + std::strerror(errno));
-  int one = 1;
-  ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_ANY);
-  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return {};
-  if (errno == EADDRINUSE) {
-    return Error("host port already in use: " + name(port, protocol) +
-                 " (by a process on this host)");
+namespace {
+
+// Whether any socket of `protocol` (IPPROTO_TCP: listening ones; UDP: any
+// bound one) of address family `family` has local port `port`, asked of the
+// kernel through sock_diag (netlink): only listeners are dumped for tcp, so
+// the answer stays small however many connections the host has, and a
+// client's ephemeral port never counts (bind(2) would say EADDRINUSE for it).
+Result<bool> socketOnPort(int family, int protocol, uint16_t port) {
+  Fd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!nl) return Error(std::string("sock_diag: socket: ") + std::strerror(errno));
+  struct {
+    nlmsghdr nlh;
+    inet_diag_req_v2 req;
+  } msg{};
+  msg.nlh.nlmsg_len = sizeof msg;
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.req.sdiag_family = static_cast<uint8_t>(family);
+  msg.req.sdiag_protocol = static_cast<uint8_t>(protocol);
+  msg.req.idiag_states = protocol == IPPROTO_TCP ? (1u << 10) /* TCP_LISTEN */ : ~0u;
+  if (::send(nl.get(), &msg, sizeof msg, 0) < 0) {
+    return Error(std::string("sock_diag: send: ") + std::strerror(errno));
   }
-  return Error("host port " + name(port, protocol) + ": " + std::strerror(errno));
+  alignas(nlmsghdr) char buf[32768];
+  bool found = false;
+  for (;;) {
+    ssize_t n = ::recv(nl.get(), buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error(std::string("sock_diag: recv: ") + std::strerror(errno));
+    }
+    size_t len = static_cast<size_t>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) return found;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(h));
+        // No such protocol module (e.g. no IPv6): nothing listens there.
+        if (e->error == -ENOENT || e->error == -EAFNOSUPPORT) return false;
+        return Error(std::string("sock_diag: ") + std::strerror(-e->error));
+      }
+      auto* d = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+      if (ntohs(d->id.idiag_sport) == port) found = true;
+    }
+  }
+}
+
+}  // namespace
+
+Status PortTable::bindCheck(uint16_t port, const std::string& protocol) {
+  const int proto = protocol == "udp" ? IPPROTO_UDP : IPPROTO_TCP;
+  for (int family : {AF_INET, AF_INET6}) {
+    auto held = socketOnPort(family, proto, port);
+    if (!held.ok()) return Error("host port " + name(port, protocol) + ": " + held.message());
+    if (*held) {
+      return Error("host port already in use: " + name(port, protocol) +
+                   " (by a process on this host)");
+    }
+  }
+  return {};
 }
 
 }  // namespace sbx::net

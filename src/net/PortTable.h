@@ -4,8 +4,8 @@
 // host already listens on is refused before anything is created.
 //
 // Loop-thread only: reservations happen in the create request's handler,
-// atomically with the other admission checks. The host check is a bind(2)
-// of a throwaway socket, which never blocks.
+// atomically with the other admission checks. The host check is a
+// sock_diag (netlink) query answered from kernel memory: it never blocks.
 
 #include <cstdint>
 #include <functional>
@@ -44,8 +44,10 @@ class PortTable {
   std::string holder(uint16_t port, const std::string& protocol) const;
   size_t size() const { return holders_.size(); }
 
-  // bind(2) on 0.0.0.0:port (SO_REUSEADDR, so TIME_WAIT leftovers do not
-  // count) for tcp or udp.
+  // Whether a socket on the host listens on tcp port `port` (or is bound to
+  // udp port `port`), IPv4 or IPv6, asked of the kernel (sock_diag). A
+  // client connection that happens to use the port as its ephemeral port
+  // does not count (bind(2) would refuse for it).
   static Status bindCheck(uint16_t port, const std::string& protocol);
 
  private:
