@@ -984,6 +984,9 @@ void Provisioner::refresh(const std::string& id,
 
 struct Provisioner::Orphans {
   std::set<std::string> known;  // sandbox ids when the scan started
+  // Sandboxes running (no job) when the scan started: only their tasks are
+  // judged by the task list, which a sandbox created meanwhile is not in.
+  std::set<std::string> running;
   // Sandbox id → its containerd container ids, for sandboxes nobody owns
   // (found by label, lease, netns, firewall tag, IP lease or directory).
   std::map<std::string, std::vector<std::string>> sandboxes;
@@ -1003,7 +1006,10 @@ void Provisioner::reconcile(std::function<void(Status)> done) {
   if (reconciling_) return;  // the pass under way answers everyone
   reconciling_ = true;
   auto found = std::make_shared<Orphans>();
-  for (const auto& [id, s] : sandboxes_) found->known.insert(id);
+  for (const auto& [id, s] : sandboxes_) {
+    found->known.insert(id);
+    if (s.phase == SandboxPhase::Running && !jobs_.count(id)) found->running.insert(id);
+  }
   Status r = runJob(
       "reconcile-scan",
       [this, found]() -> Status {
@@ -1024,8 +1030,11 @@ void Provisioner::reconcile(std::function<void(Status)> done) {
         for (const auto& t : *tasks) found->tasks[t.containerId] = t;
         auto leases = containerd_.listLeases("", call);
         if (!leases.ok()) return leases.error();
+        // By label: image pulls hold leases of their own ("sandboxd-pull-…"),
+        // which are not sandboxes'.
         for (const auto& l : *leases) {
-          if (l.id.rfind("sandboxd-", 0) == 0) add(l.id.substr(9));
+          auto it = l.labels.find(kLabelSandbox);
+          if (it != l.labels.end() && l.id == leaseId(it->second)) add(it->second);
         }
         for (const auto& name : netns_.list(config_.netnsPrefix)) add(name.substr(config_.netnsPrefix.size()));
         auto tagged = net_.firewall->sandboxIds();
@@ -1050,7 +1059,7 @@ void Provisioner::reconcile(std::function<void(Status)> done) {
         for (auto it = found->sandboxes.begin(); it != found->sandboxes.end();) {
           it = sandboxes_.count(it->first) ? found->sandboxes.erase(it) : std::next(it);
         }
-        if (st.ok()) checkTasks(found->tasks);
+        if (st.ok()) checkTasks(found->running, found->tasks);
         found->scanError = st;
         releaseOrphans(found, [this](Status st) {
           reconciling_ = false;
@@ -1070,9 +1079,10 @@ void Provisioner::reconcile(std::function<void(Status)> done) {
 // A running sandbox whose task is gone or stopped without the event having
 // reached us (missed while the stream reconnected, or sbxlet was down)
 // becomes error with the exit code.
-void Provisioner::checkTasks(const std::map<std::string, runtime::TaskInfo>& tasks) {
+void Provisioner::checkTasks(const std::set<std::string>& runningAtScan,
+                             const std::map<std::string, runtime::TaskInfo>& tasks) {
   for (auto& [id, s] : sandboxes_) {
-    if (s.phase != SandboxPhase::Running || jobs_.count(id)) continue;
+    if (!runningAtScan.count(id) || s.phase != SandboxPhase::Running || jobs_.count(id)) continue;
     for (const auto& c : s.containers) {
       if (c.phase != ContainerPhase::Running) continue;
       auto t = tasks.find(c.id);

@@ -148,7 +148,8 @@ class Provisioner {
   void stopProbe(const std::string& id);
   void failCreate(const std::string& id, const std::string& message);
   struct Orphans;
-  void checkTasks(const std::map<std::string, runtime::TaskInfo>& tasks);
+  void checkTasks(const std::set<std::string>& runningAtScan,
+                  const std::map<std::string, runtime::TaskInfo>& tasks);
   void releaseOrphans(std::shared_ptr<Orphans> found, std::function<void(Status)> done);
 
   void beginDelete(const std::string& id);
