@@ -268,7 +268,7 @@ sbx_one() {
   local id=$1 out=$2 req t0 t1 code body phase="" deadline us
   req="{\"id\":\"$id\",\"containers\":[{\"name\":\"m\",\"image\":\"alpine:3.20\",\"args\":[\"sleep\",\"600\"],\"resource\":{\"cpu\":\"100m\",\"memory\":\"32Mi\"}}]}"
   if [ "${PROBE:-0}" = 1 ]; then
-    req="{\"id\":\"$id\",\"readinessProbe\":{\"protocol\":\"http\",\"port\":8080,\"path\":\"/\",\"initialDelaySeconds\":1,\"periodSeconds\":1,\"timeoutSeconds\":1,\"successThreshold\":1,\"failureThreshold\":3},\"containers\":[{\"name\":\"web\",\"image\":\"python:3.12-alpine\",\"args\":[\"sh\",\"-c\",\"mkdir -p /tmp/www \u0026\u0026 cd /tmp/www \u0026\u0026 echo ok \u003e index.html \u0026\u0026 python -m http.server 8080\"],\"resource\":{\"cpu\":\"100m\",\"memory\":\"32Mi\"}}]}"
+    req="{\"id\":\"$id\",\"readinessProbe\":{\"protocol\":\"http\",\"port\":8080,\"path\":\"/\",\"initialDelaySeconds\":1,\"periodSeconds\":1,\"timeoutSeconds\":1,\"successThreshold\":1,\"failureThreshold\":3},\"containers\":[{\"name\":\"web\",\"image\":\"python:3.12-alpine\",\"args\":[\"sh\",\"-c\",\"mkdir -p /tmp/www \u0026\u0026 cd /tmp/www \u0026\u0026 echo ok \u003e index.html \u0026\u0026 python -m http.server 8080\"],\"resource\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"}}]}"
   fi
   t0=$EPOCHREALTIME
   deadline=$((${t0%.*} + CREATE_TIMEOUT))
