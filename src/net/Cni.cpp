@@ -45,15 +45,6 @@ std::string jsonQuoted(std::string_view s) {
   return out;
 }
 
-std::string firstLine(const std::string& s) {
-  size_t start = s.find_first_not_of(" \t\r\n");
-  if (start == std::string::npos) return "";
-  size_t end = s.find_first_of("\r\n", start);
-  std::string line = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-  if (line.size() > 512) line.resize(512);
-  return line;
-}
-
 bool isIpv4(std::string_view s) {
   in_addr a{};
   return ::inet_pton(AF_INET, std::string(s).c_str(), &a) == 1;

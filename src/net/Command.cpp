@@ -75,15 +75,6 @@ ssize_t writeNoSigpipe(int fd, const char* data, size_t size) {
   return w;
 }
 
-std::string firstLine(const std::string& s) {
-  size_t start = s.find_first_not_of(" \t\r\n");
-  if (start == std::string::npos) return "";
-  size_t end = s.find('\n', start);
-  std::string line = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-  if (line.size() > 512) line.resize(512);
-  return line;
-}
-
 }  // namespace
 
 Result<CommandResult> runCommand(const CommandSpec& spec) {
@@ -177,6 +168,15 @@ Result<CommandResult> runCommand(const CommandSpec& spec) {
   }
   result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+std::string firstLine(const std::string& s) {
+  size_t start = s.find_first_not_of(" \t\r\n");
+  if (start == std::string::npos) return "";
+  size_t end = s.find_first_of("\r\n", start);
+  std::string line = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  if (line.size() > 512) line.resize(512);
+  return line;
 }
 
 Result<std::string> runCommandChecked(const CommandRunner& runner, const CommandSpec& spec) {

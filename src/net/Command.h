@@ -38,6 +38,10 @@ using CommandRunner = std::function<Result<CommandResult>(const CommandSpec&)>;
 
 Result<CommandResult> runCommand(const CommandSpec& spec);
 
+// The first non-blank line of a program's output (at most 512 bytes, no
+// CR/LF): what error messages quote of stderr or stdout.
+std::string firstLine(const std::string& s);
+
 // runCommand, and an error unless the exit code is 0:
 // "<argv0> exited with code N: <first line of stderr, or of stdout>".
 Result<std::string> runCommandChecked(const CommandRunner& runner, const CommandSpec& spec);
