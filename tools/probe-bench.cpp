@@ -1,6 +1,9 @@
 // probe-bench: what readiness probes cost the node agent's loop thread.
 //
-//   probe-bench [N...]     (default: 1000 5000 10000)
+//   probe-bench [--slot-ms MS] [N...]     (default: 1000 5000 10000)
+//
+// --slot-ms: the ProbeRunner's tick slot (default: its default; 0: every
+// probe at its own jittered time).
 //
 // For each N: a target server on a thread of its own (plain TCP listeners on
 // loopback addresses 127.0.1.1, 127.0.1.2, ..., 50 probes per listener, so
@@ -12,7 +15,9 @@
 // as a share of one core. The same again with N/10 http probes against a
 // minimal HTTP responder. A third line runs the tcp attempts' bare syscalls
 // without the runner: the kernel's floor, to tell the runner's own cost
-// from the kernel's.
+// from the kernel's. `make bench-probes` runs it in a network namespace of
+// its own (loopback only, no firewall rules, so no conntrack): the host's
+// iptables rules would otherwise add their cost to every connect.
 //
 // On loopback the kernel runs both ends of every handshake in the
 // connecting thread's softirq context, so the loop thread also pays for
@@ -50,6 +55,9 @@
 namespace {
 thread_local uint64_t tAllocations = 0;
 }  // namespace
+
+// Tick slot of the runner (--slot-ms): ProbeRunner's default unless told.
+sbx::Duration gSlot = sbx::net::ProbeRunner::Options{}.tickSlot;
 
 void* operator new(std::size_t n) {
   ++tAllocations;
@@ -255,7 +263,9 @@ void runProbes(size_t n, ProbeSpec::Protocol protocol) {
   TargetServer server((n + kProbesPerListener - 1) / kProbesPerListener, http);
   EventLoop loop;
   sbx::http::HttpClient client(loop);
-  ProbeRunner runner(loop, client);
+  ProbeRunner::Options options;
+  options.tickSlot = gSlot;
+  ProbeRunner runner(loop, client, options);
   size_t ready = 0, failed = 0;
   std::string firstFailure;
   for (size_t i = 0; i < n; ++i) {
@@ -303,10 +313,10 @@ void runProbes(size_t n, ProbeSpec::Protocol protocol) {
   std::fflush(stdout);
 }
 
-// The kernel's share: the same syscalls a tcp attempt makes (socket,
-// connect, connect, setsockopt, close) against the same listeners, spread
-// over the period in 1 ms slots like the jittered probes, with no
-// ProbeRunner around them.
+// The kernel's share: the same syscalls a tcp attempt makes (connect,
+// connect, connect(AF_UNSPEC) on a reused socket) against the same
+// listeners, in the same tick slots as the runner (1 ms slots with
+// --slot-ms 0), with no ProbeRunner around them.
 void runFloor(size_t n) {
   TargetServer server((n + kProbesPerListener - 1) / kProbesPerListener, false);
   std::vector<sockaddr_in> targets;
@@ -319,18 +329,20 @@ void runFloor(size_t n) {
     targets.push_back(a);
   }
   EventLoop loop;
-  const size_t slots = static_cast<size_t>(kPeriod / 1ms);
+  const sbx::Duration tick = gSlot > sbx::Duration::zero() ? gSlot : sbx::Duration(1ms);
+  const size_t slots = static_cast<size_t>(kPeriod / tick);
   size_t slot = 0;
   uint64_t connects = 0, failures = 0;
-  sbx::Timer batch = loop.runEvery(1ms, [&] {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  sbx::Timer batch = loop.runEvery(tick, [&] {
     for (size_t i = slot; i < n; i += slots) {
-      Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
       const auto* sa = reinterpret_cast<const sockaddr*>(&targets[i]);
       int rc = ::connect(fd.get(), sa, sizeof targets[i]);
       if (rc != 0 && errno == EINPROGRESS) rc = ::connect(fd.get(), sa, sizeof targets[i]);
       if (rc != 0 && errno != EISCONN) ++failures;
-      linger lg{1, 0};
-      ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      sockaddr unspec{};
+      unspec.sa_family = AF_UNSPEC;
+      ::connect(fd.get(), &unspec, sizeof unspec);
       ++connects;
     }
     slot = (slot + 1) % slots;
@@ -351,14 +363,22 @@ void runFloor(size_t n) {
 int main(int argc, char** argv) {
   std::vector<size_t> sizes;
   for (int i = 1; i < argc; ++i) {
+    const bool slotFlag = std::strcmp(argv[i], "--slot-ms") == 0 && i + 1 < argc;
+    if (slotFlag) ++i;
     char* end = nullptr;
     unsigned long v = std::strtoul(argv[i], &end, 10);
-    if (!end || *end != '\0' || v == 0) {
-      std::fprintf(stderr, "usage: probe-bench [N...]\n");
+    if (!end || *end != '\0' || (v == 0 && !slotFlag) || (slotFlag && v > 1000)) {
+      std::fprintf(stderr, "usage: probe-bench [--slot-ms MS] [N...]\n");
       return 2;
     }
-    sizes.push_back(v);
+    if (slotFlag) {
+      gSlot = std::chrono::milliseconds(v);
+    } else {
+      sizes.push_back(v);
+    }
   }
+  std::printf("tick slot %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(gSlot).count()));
   if (sizes.empty()) sizes = {1000, 5000, 10000};
   raiseFdLimit();
   for (size_t n : sizes) {

@@ -49,16 +49,35 @@ uint64_t nextRandom(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-// Aborts the connection instead of closing it: a RST leaves no TIME_WAIT on
-// either side, which at thousands of probes a second would otherwise pile up
-// and eat the ephemeral port range.
-void closeWithReset(Fd& fd) {
+}  // namespace
+
+// A spare socket, or a new one.
+Fd ProbeRunner::takeSocket() {
+  if (!spare_.empty()) {
+    Fd fd = std::move(spare_.back());
+    spare_.pop_back();
+    return fd;
+  }
+  ++stats_.socketsOpened;
+  return Fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+}
+
+// Ends a connected attempt's connection with a reset, not a FIN: no
+// TIME_WAIT on either side, which at thousands of probes a second would
+// pile up and eat the ephemeral port range. connect(AF_UNSPEC) resets and
+// leaves the socket unbound and ready for the next attempt (kept while
+// there is room); otherwise close with SO_LINGER 0 does the same.
+void ProbeRunner::finishSocket(Fd& fd) {
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  if (spare_.size() < options_.spareSockets && ::connect(fd.get(), &unspec, sizeof unspec) == 0) {
+    spare_.push_back(std::move(fd));
+    return;
+  }
   linger lg{1, 0};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   fd.reset();
 }
-
-}  // namespace
 
 // Why an attempt failed. Kept as numbers where possible: the text is built
 // only when a failure streak is reported, not on every failed attempt.
@@ -184,7 +203,7 @@ Result<ProbeRunner::ProbeId> ProbeRunner::start(ProbeSpec spec, Callback cb) {
   p->hostText = text;
   p->spec = std::move(spec);
   p->cb = std::move(cb);
-  armTick(p, loop_.now() + p->spec.initialDelay + startJitter(p->spec.period));
+  armTick(p, alignToSlot(loop_.now() + p->spec.initialDelay + startJitter(p->spec.period)));
   probes_.emplace(p->id, std::move(owned));
   return p->id;
 }
@@ -194,6 +213,14 @@ Duration ProbeRunner::startJitter(Duration period) {
   if (span <= Duration::zero()) return Duration::zero();
   return Duration(
       static_cast<Duration::rep>(nextRandom(rng_) % static_cast<uint64_t>(span.count())));
+}
+
+TimePoint ProbeRunner::alignToSlot(TimePoint t) const {
+  const Duration::rep slot = options_.tickSlot.count();
+  if (slot <= 0) return t;
+  const Duration::rep since = t.time_since_epoch().count();
+  const Duration::rep rem = since % slot;
+  return rem == 0 ? t : t + Duration(slot - rem);
 }
 
 void ProbeRunner::stop(ProbeId id) {
@@ -227,7 +254,7 @@ void ProbeRunner::onTick(Probe* p) {
   TimePoint next = p->nextTick + p->spec.period;
   const TimePoint now = loop_.now();
   if (next <= now) next += ((now - next) / p->spec.period + 1) * p->spec.period;
-  armTick(p, next);
+  armTick(p, alignToSlot(next));
   if (p->running) {
     if (!p->tickWaiting) {
       p->tickWaiting = true;
@@ -257,7 +284,7 @@ void ProbeRunner::startAttempt(Probe* p) {
 // connect() (always, on loopback, in probe-bench), no epoll registration
 // and no timer either.
 void ProbeRunner::startTcp(Probe* p) {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  Fd fd = takeSocket();
   if (!fd) {
     fail(p, Failure{Failure::Kind::Errno, errno, {}});
     return;
@@ -285,7 +312,7 @@ void ProbeRunner::startTcp(Probe* p) {
     fail(p, Failure{Failure::Kind::Errno, err, {}});
     return;
   }
-  closeWithReset(fd);
+  finishSocket(fd);
   succeed(p);
 }
 
@@ -299,7 +326,7 @@ void ProbeRunner::onTcpWritable(Probe* p) {
     fail(p, Failure{Failure::Kind::Errno, err, {}});
     return;
   }
-  closeWithReset(p->sock);
+  finishSocket(p->sock);
   succeed(p);
 }
 

@@ -42,9 +42,11 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "base/Result.h"
 #include "reactor/Clock.h"
+#include "reactor/Fd.h"
 
 namespace sbx {
 class EventLoop;
@@ -85,6 +87,16 @@ class ProbeRunner {
     Duration maxStartJitter = Duration::max();
     // Seed of the jitter generator; 0 picks one from the clock.
     uint64_t seed = 0;
+    // Ticks rounded up to a multiple of this on the loop's clock, so the
+    // probes due within one slot run in one loop turn. Zero (default):
+    // every tick at its own time. Measured with 5,000 tcp probes
+    // (probe-bench --slot-ms): 20 ms slots save ~15% of the CPU but make
+    // loop turns of 10-20 ms; 2-10 ms slots are within the noise. Off.
+    Duration tickSlot = Duration::zero();
+    // Sockets kept for reuse after a successful tcp attempt (disconnected
+    // with connect(AF_UNSPEC), which resets the connection as close with
+    // SO_LINGER 0 does): no socket() and close() per attempt.
+    size_t spareSockets = 64;
   };
 
   ProbeRunner(EventLoop& loop, http::HttpClient& http);
@@ -116,6 +128,8 @@ class ProbeRunner {
     // tcp attempts whose connect was not settled when connect() returned
     // (a remote peer, or a slow one): those needed epoll and a timer.
     uint64_t pendingConnects = 0;
+    // socket() calls for tcp attempts (the rest reused a spare socket).
+    uint64_t socketsOpened = 0;
   };
   Stats stats() const { return stats_; }
 
@@ -135,6 +149,9 @@ class ProbeRunner {
   void endAttempt(Probe* p);
   void remove(Probe* p);
   Duration startJitter(Duration period);
+  TimePoint alignToSlot(TimePoint t) const;
+  Fd takeSocket();
+  void finishSocket(Fd& fd);
 
   EventLoop& loop_;
   http::HttpClient& http_;
@@ -142,6 +159,7 @@ class ProbeRunner {
   uint64_t rng_;
   ProbeId nextId_ = 1;
   std::unordered_map<ProbeId, std::unique_ptr<Probe>> probes_;
+  std::vector<Fd> spare_;  // disconnected tcp sockets, ready to connect
   Stats stats_;
 };
 

@@ -135,6 +135,7 @@ ProbeSpec httpSpec(uint16_t port, std::string path) {
 ProbeRunner::Options noJitter() {
   ProbeRunner::Options o;
   o.maxStartJitter = sbx::Duration::zero();
+  o.tickSlot = sbx::Duration::zero();
   return o;
 }
 
@@ -261,6 +262,59 @@ TEST_CASE("ProbeRunner: start jitter stays within the first period") {
   // Spread out, not one burst (20 uniform draws over 100 ms: a spread under
   // 20 ms has a probability of about 1e-12).
   CHECK(*hi - *lo >= 20ms);
+}
+
+TEST_CASE("ProbeRunner tcp: a socket is reused after a success, never after a failure") {
+  EventLoop loop;
+  sbx::http::HttpClient client(loop);
+  ProbeRunner runner(loop, client, noJitter());
+  Listener target(loop);
+  Outcomes out;
+  REQUIRE(runner.start(tcpSpec(target.port()), out.cb()).ok());
+  REQUIRE(waitFor(loop, [&] { return runner.stats().successes >= 6 && target.accepted >= 6; }));
+  // Every attempt was a real connection (the listener accepted each), over
+  // one socket.
+  CHECK(runner.stats().socketsOpened == 1);
+  CHECK(runner.stats().failures == 0);
+
+  Fd reserved = boundSocket();  // never listening: refused
+  ProbeSpec closed = tcpSpec(localPort(reserved.get()));
+  closed.failureThreshold = 3;
+  Outcomes failed;
+  const uint64_t before = runner.stats().socketsOpened;
+  REQUIRE(runner.start(closed, failed.cb()).ok());
+  REQUIRE(waitFor(loop, [&] { return !failed.all.empty(); }));
+  CHECK(failed.all[0].kind == Kind::Failed);
+  // The first took the spare (or a new one); the other two were new, as
+  // a refused socket is closed, not kept.
+  CHECK(runner.stats().socketsOpened - before >= 2);
+}
+
+TEST_CASE("ProbeRunner: ticks are rounded up to the slot, so due probes run in one turn") {
+  EventLoop loop;
+  sbx::http::HttpClient client(loop);
+  ProbeRunner::Options o = noJitter();
+  o.tickSlot = 100ms;
+  ProbeRunner runner(loop, client, o);
+  Listener target(loop);
+  std::vector<sbx::TimePoint> readyAt;
+  ProbeSpec spec = tcpSpec(target.port());
+  spec.period = 1s;
+  // Four probes started 15 ms apart: at most two slots' worth of starts.
+  std::vector<sbx::Timer> starts;
+  for (int i = 0; i < 4; ++i) {
+    starts.push_back(loop.runAfter(std::chrono::milliseconds(15 * i), [&] {
+      REQUIRE(runner.start(spec, [&](const ProbeOutcome&) { readyAt.push_back(loop.now()); }).ok());
+    }));
+  }
+  REQUIRE(waitFor(loop, [&] { return readyAt.size() == 4; }));
+  for (sbx::TimePoint t : readyAt) {
+    // Each first attempt ran at a slot boundary (give the loop 5 ms to wake).
+    CHECK(t.time_since_epoch() % std::chrono::milliseconds(100) < 5ms);
+  }
+  // 45 ms of starts cover at most two slots.
+  auto [lo, hi] = std::minmax_element(readyAt.begin(), readyAt.end());
+  CHECK(*hi - *lo <= 105ms);
 }
 
 TEST_CASE("ProbeRunner tcp: a connect that never completes times out") {
