@@ -19,7 +19,7 @@ OPT ?= -O2
 # sanitizer builds, whose reports need no more and which compile ~30% faster.
 DEBUG ?= -g
 SAN ?=
-PKGS := simdjson libcurl grpc++ protobuf
+PKGS := simdjson libcurl grpc++ protobuf sqlite3
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

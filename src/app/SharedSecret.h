@@ -12,4 +12,9 @@ namespace sbx::app {
 // Reads the secret at `path`, or creates it (and its directory, 0700).
 Result<std::string> loadOrCreateSecret(const std::string& path);
 
+// Whether an Authorization header is "Bearer <secret>", compared in
+// constant time (in the secret's length). A null header or an empty secret
+// never matches.
+bool bearerMatches(const std::string* header, const std::string& secret);
+
 }  // namespace sbx::app

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 
+#include "app/SharedSecret.h"
 #include "http/HttpServer.h"
 #include "json/JsonReader.h"
 #include "json/JsonWriter.h"
@@ -40,21 +41,7 @@ SandboxApi::SandboxApi(Provisioner& provisioner, Admission& admission, WorkerPoo
     : provisioner_(provisioner), admission_(admission), pool_(pool), options_(std::move(options)) {}
 
 bool SandboxApi::authorized(const std::string* header, const std::string& secret) {
-  if (!header || secret.empty()) return false;
-  static const std::string kPrefix = "Bearer ";
-  if (header->size() < kPrefix.size() || header->compare(0, kPrefix.size(), kPrefix) != 0) {
-    return false;
-  }
-  // Constant time in the secret's length: no early exit on the first
-  // differing byte, and the length difference folded into the result.
-  const char* given = header->data() + kPrefix.size();
-  size_t givenLen = header->size() - kPrefix.size();
-  unsigned char diff = givenLen == secret.size() ? 0 : 1;
-  for (size_t i = 0; i < secret.size(); ++i) {
-    unsigned char g = i < givenLen ? static_cast<unsigned char>(given[i]) : 0;
-    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(secret[i]));
-  }
-  return diff == 0;
+  return app::bearerMatches(header, secret);
 }
 
 http::Handler SandboxApi::guarded(http::Handler h) {

@@ -1,5 +1,7 @@
 #include "runtime/OciSpec.h"
 
+#include <algorithm>
+
 #include "json/JsonWriter.h"
 
 namespace sbx::runtime {
@@ -101,8 +103,11 @@ std::string buildOciSpec(const OciSpecInput& in) {
   }
   if (in.cpuMillis > 0) {
     constexpr int64_t kPeriod = 100000;  // µs
+    // The kernel refuses a CFS quota under 1 ms (EINVAL): below 10m of CPU
+    // the quota is 1 ms, as the kubelet does (MinQuotaPeriod).
+    constexpr int64_t kMinQuota = 1000;  // µs
     w.key("cpu").beginObject()
-        .kv("quota", in.cpuMillis * kPeriod / 1000)
+        .kv("quota", std::max(kMinQuota, in.cpuMillis * kPeriod / 1000))
         .kv("period", kPeriod)
         .kv("shares", in.cpuMillis * 1024 / 1000 < 2 ? 2 : in.cpuMillis * 1024 / 1000)
         .endObject();

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "json/JsonReader.h"
 
 using namespace sbx;
@@ -95,4 +97,18 @@ TEST_CASE("buildOciSpec: defaults when limits are absent") {
   std::string cwd;
   root->field({"process"}).field({"cwd"}).get(cwd);
   CHECK(cwd == "/");
+}
+
+TEST_CASE("buildOciSpec: a CPU request under 10m gets the kernel's minimum quota (1 ms)") {
+  for (int64_t millis : {1, 5, 9, 10, 11}) {
+    OciSpecInput in;
+    in.args = {"sleep", "1"};
+    in.cpuMillis = millis;
+    json::JsonReader r;
+    auto root = r.parse(buildOciSpec(in));
+    REQUIRE(root.ok());
+    int64_t quota = 0;
+    root->field({"linux"}).field({"resources"}).field({"cpu"}).field({"quota"}).get(quota);
+    CHECK(quota == std::max<int64_t>(1000, millis * 100));
+  }
 }
