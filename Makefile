@@ -55,7 +55,7 @@ UNIT_TESTS := $(BUILD)/unit_tests
 INTEG_TESTS := $(BUILD)/integration_tests
 
 .SECONDARY:
-.PHONY: bench-probes all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http bench-create clean format
+.PHONY: bench-orch bench-probes all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http bench-create clean format
 
 all: $(DAEMONS)
 
@@ -156,6 +156,12 @@ bench-http: $(BIN)/sbxlet
 bench-create: $(BIN)/sbxlet
 	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
 	bench/create.sh
+
+# Create → Running through sandboxd-o beside the same create directly on
+# its sbxlet, in the same run; writes bench/results/orch-*.md.
+bench-orch: $(DAEMONS)
+	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
+	bench/orch.sh
 
 format:
 	clang-format -i $$(find src tests -name '*.h' -o -name '*.cpp')

@@ -7,6 +7,8 @@
 #   daemons     tests/integration/daemons_test.sh (the real binaries)
 #   env         tests/integration/env_test.sh (the private containerd/registry)
 #   integration build/integration_tests via tools/run-integration.sh
+#   sbxlet      tests/integration/sbxlet_test.sh (real sbxlet, runc and runsc)
+#   orch        tests/integration/orch_test.sh (real sandboxd-o and sbxlets)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,6 +73,7 @@ run_script daemons tests/integration/daemons_test.sh
 [ -x tests/integration/env_test.sh ] && run_script env tests/integration/env_test.sh
 run_doctest integration tools/run-integration.sh build/integration_tests
 run_script sbxlet "tools/run-integration.sh tests/integration/sbxlet_test.sh"
+run_script orch "tools/run-integration.sh tests/integration/orch_test.sh"
 
 echo
 echo "all suites: $total_pass passed, $total_fail failed"

@@ -253,8 +253,9 @@ config::ConfigSchema<OrchConfig> orchConfigSchema(const OrchConfigHooks& hooks) 
              "how long a sandbox may stay Pending (no node fits) before it is Failed",
              &C::pendingTimeout)
       .positive();
-  s.duration("status_sync_interval", "200ms",
-             "how often sandboxes on their way to Running are polled on their nodes",
+  s.duration("status_sync_interval", "20ms",
+             "how often sandboxes on their way to Running are polled on their nodes (one "
+             "batched call per node per tick, only while some are)",
              &C::statusSyncInterval)
       .positive();
   s.integer("worker_threads", 4, 1, 64, "threads for blocking work (SQLite writes)",

@@ -69,7 +69,7 @@ struct OrchConfig {
   std::vector<ConfiguredNode> nodes;              // []
   // Ours, beyond SPEC's table.
   std::chrono::nanoseconds pendingTimeout{0};      // 10m: Pending longer than this is Failed
-  std::chrono::nanoseconds statusSyncInterval{0};  // 200ms: in-flight sandboxes polled on nodes
+  std::chrono::nanoseconds statusSyncInterval{0};  // 20ms: in-flight sandboxes polled on nodes
   int workerThreads = 0;                           // 4: SQLite writes and other blocking work
   std::chrono::nanoseconds shutdownGrace{0};       // 10s
   int httpMaxConnections = 0;                      // 10000

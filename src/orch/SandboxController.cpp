@@ -310,12 +310,14 @@ void SandboxController::onCreateReply(const std::string& id, const std::string& 
   } else if (reply->status >= 200 && reply->status < 300) {
     r.acceptedAtMs = nowUnixMs();
     reservations_[node][id].acceptedAtMs = r.acceptedAtMs;
+    accepted_.insert(id);
     return;
   } else {
     error = errorOf(reply->body);
     if (reply->status == 400 && error == "sandbox already exists: " + id) {
       r.acceptedAtMs = nowUnixMs();  // our earlier create (before a restart)
       reservations_[node][id].acceptedAtMs = r.acceptedAtMs;
+      accepted_.insert(id);
       return;
     }
     if (reply->status >= 400 && reply->status < 500 && reply->status != 429 &&
@@ -360,6 +362,7 @@ void SandboxController::unplace(const std::string& id, const std::string& refuse
 
 void SandboxController::release(const std::string& id) {
   ports_.releaseOwner(id);
+  accepted_.erase(id);
   auto it = sandboxes_.find(id);
   if (it != sandboxes_.end() && !it->second.nodeName.empty()) {
     auto rit = reservations_.find(it->second.nodeName);
@@ -387,15 +390,16 @@ void SandboxController::fail(const std::string& id, const std::string& message) 
 
 void SandboxController::syncStatuses(bool includeRunning) {
   std::map<std::string, std::vector<std::string>> byNode;
-  for (const auto& [id, s] : sandboxes_) {
-    if (s.nodeName.empty()) continue;
-    if (s.phase == SandboxPhase::Scheduled) {
-      auto r = runtime_.find(id);
-      if (r == runtime_.end() || r->second->acceptedAtMs == 0) continue;  // not accepted yet
-    } else if (!(includeRunning && s.phase == SandboxPhase::Running)) {
-      continue;
+  for (const auto& id : accepted_) {
+    auto it = sandboxes_.find(id);
+    if (it != sandboxes_.end() && it->second.phase == SandboxPhase::Scheduled) {
+      byNode[it->second.nodeName].push_back(id);
     }
-    byNode[s.nodeName].push_back(id);
+  }
+  if (includeRunning) {
+    for (const auto& [id, s] : sandboxes_) {
+      if (s.phase == SandboxPhase::Running && !s.nodeName.empty()) byNode[s.nodeName].push_back(id);
+    }
   }
   for (auto& [node, ids] : byNode) {
     const OrchNode* n = nodes_.find(node);
@@ -450,6 +454,7 @@ void SandboxController::onStatuses(const std::string& node, const std::vector<st
     if (phase == "running" && s.phase == SandboxPhase::Scheduled) {
       s.phase = SandboxPhase::Running;
       s.message.clear();
+      accepted_.erase(id);
       changed = true;
     } else if (phase == "error") {
       fail(id, "node " + node + ": " + (error.empty() ? "sandbox failed" : error));
@@ -492,6 +497,7 @@ void SandboxController::remove(const std::string& id, std::function<void(Result<
 void SandboxController::beginRemoval(const std::string& id) {
   OrchSandbox& s = sandboxes_.at(id);
   pending_.erase({s.createdAtMs, id});
+  accepted_.erase(id);
   persist(s, [this, id, alive = std::weak_ptr<bool>(alive_)](Status st) {
     if (alive.expired()) return;
     if (!st.ok()) {

@@ -54,7 +54,7 @@ struct SandboxControllerConfig {
   int hostPortMax = 32767;
   Duration opTimeout = std::chrono::seconds(60);       // each call to a node
   Duration pendingTimeout = std::chrono::minutes(10);  // Pending longer → Failed
-  Duration statusSyncInterval = std::chrono::milliseconds(200);  // Scheduled sandboxes
+  Duration statusSyncInterval = std::chrono::milliseconds(20);  // Scheduled sandboxes
   Duration runningSyncInterval = std::chrono::seconds(10);       // Running sandboxes
   Duration retryBackoff = std::chrono::seconds(1);               // doubles up to 30 s
 };
@@ -145,6 +145,7 @@ class SandboxController {
   std::map<std::string, std::map<std::string, Reservation>> reservations_;
   std::set<std::pair<int64_t, std::string>> pending_;  // (created_at, id)
   std::set<std::string> syncing_;                       // nodes with a statuses call in flight
+  std::set<std::string> accepted_;  // Scheduled and accepted by their node: polled until Running
   bool schedulePosted_ = false;
   Timer syncTimer_;
   Timer runningSyncTimer_;

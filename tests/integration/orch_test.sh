@@ -362,5 +362,5 @@ for n in a b c; do
   NODE_PID[$n]=""
 done
 check "no netns left" test -z "$(ip netns list | grep -E '^sbxit-o[abc]-')"
-echo "orch: $passed passed, $failed failed"
+echo "orch: $passed passed, $failed failed (${SECONDS}s)"
 [ "$failed" -eq 0 ]

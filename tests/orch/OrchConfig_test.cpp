@@ -65,7 +65,7 @@ TEST_CASE("OrchConfig: defaults are SPEC's") {
   CHECK(c.sandboxOpTimeout == 60s);
   CHECK(c.nodes.empty());
   CHECK(c.pendingTimeout == 10min);
-  CHECK(c.statusSyncInterval == 200ms);
+  CHECK(c.statusSyncInterval == 20ms);
   CHECK(c.workerThreads == 4);
   CHECK(c.shutdownGrace == 10s);
   CHECK(c.httpMaxConnections == 10000);
