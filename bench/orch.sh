@@ -82,13 +82,14 @@ now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
 # Exits on SIGTERM at once, so deleting (outside the timed region) is quick.
 container='{"name":"m","image":"alpine:3.20","args":["sh","-c","trap \"exit 0\" TERM; sleep 600 & wait"],"resource":{"cpu":"100m","memory":"32Mi"}}'
 
-# time_direct ID / time_orch ID: prints milliseconds to running, or fails.
-time_direct() {
+# time_create URL_BASE CREATE_PATH BODY GET_PATH PHASE: milliseconds from
+# the POST until GET_PATH shows PHASE, or fails after 30 s.
+time_create() {
   local t0 t1
   t0=$(now_ms)
-  curl -s -o /dev/null -H "$H" "http://127.0.0.1:$SBX_PORT/v1/sandboxes" -d "{\"id\":\"$1\",\"containers\":[$container]}"
+  curl -s -o /dev/null -H "$H" "$1$2" -d "$3"
   for _ in $(seq 1 3000); do
-    if curl -s -H "$H" "http://127.0.0.1:$SBX_PORT/v1/sandboxes/$1" | grep -q '"phase":"running"'; then
+    if curl -s -H "$H" "$1$4" | grep -q "\"phase\":\"$5\""; then
       t1=$(now_ms)
       echo $((t1 - t0))
       return 0
@@ -97,19 +98,13 @@ time_direct() {
   done
   return 1
 }
+time_direct() {
+  time_create "http://127.0.0.1:$SBX_PORT" /v1/sandboxes "{\"id\":\"$1\",\"containers\":[$container]}" \
+    "/v1/sandboxes/$1" running
+}
 time_orch() {
-  local t0 t1
-  t0=$(now_ms)
-  curl -s -o /dev/null -H "$H" "http://127.0.0.1:$ORCH_PORT/api/v1/sandboxes" -d "{\"id\":\"$1\",\"spec\":{\"containers\":[$container]}}"
-  for _ in $(seq 1 3000); do
-    if curl -s -H "$H" "http://127.0.0.1:$ORCH_PORT/api/v1/sandboxes/$1" | grep -q '"phase":"Running"'; then
-      t1=$(now_ms)
-      echo $((t1 - t0))
-      return 0
-    fi
-    sleep 0.01
-  done
-  return 1
+  time_create "http://127.0.0.1:$ORCH_PORT" /api/v1/sandboxes \
+    "{\"id\":\"$1\",\"spec\":{\"containers\":[$container]}}" "/api/v1/sandboxes/$1" Running
 }
 del_direct() { curl -s -o /dev/null -X DELETE -H "$H" "http://127.0.0.1:$SBX_PORT/v1/sandboxes/$1"; }
 del_orch() {

@@ -108,20 +108,36 @@ const ContainerSpec* specOf(const SandboxState& s, const std::string& name) {
 
 }  // namespace
 
-void writeSandboxSpecJson(json::JsonWriter& w, const SandboxSpec& spec) {
+void writeSandboxSpecJson(json::JsonWriter& w, const SandboxSpec& spec,
+                          const SpecJsonOptions& options) {
+  const bool snake = options.snakeCase;
+  auto key = [snake](const char* camel, const char* snakeName) { return snake ? snakeName : camel; };
   w.beginObject();
-  w.kv("id", spec.id).kv("egress", spec.egress);
-  w.key("ports");
-  writePorts(w, spec.ports);
+  if (options.withId) w.kv("id", spec.id);
+  w.kv("egress", spec.egress);
+  if (options.extraFields) options.extraFields(w);
+  w.key("ports").beginArray();
+  for (const auto& p : spec.ports) {
+    w.beginObject();
+    if (p.hostPort != 0 || !options.omitUnassignedHostPorts) {
+      w.kv(key("hostPort", "host_port"), p.hostPort);
+    }
+    w.kv(key("containerPort", "container_port"), p.containerPort).kv("protocol", p.protocol);
+    w.endObject();
+  }
+  w.endArray();
   if (spec.readinessProbe) {
     const ReadinessProbe& p = *spec.readinessProbe;
-    w.key("readinessProbe").beginObject().kv("protocol", p.protocol).kv("port", p.port);
+    w.key(key("readinessProbe", "readiness_probe"))
+        .beginObject()
+        .kv("protocol", p.protocol)
+        .kv("port", p.port);
     if (!p.path.empty()) w.kv("path", p.path);
-    w.kv("initialDelaySeconds", p.initialDelaySeconds)
-        .kv("periodSeconds", p.periodSeconds)
-        .kv("timeoutSeconds", p.timeoutSeconds)
-        .kv("successThreshold", p.successThreshold)
-        .kv("failureThreshold", p.failureThreshold)
+    w.kv(key("initialDelaySeconds", "initial_delay_seconds"), p.initialDelaySeconds)
+        .kv(key("periodSeconds", "period_seconds"), p.periodSeconds)
+        .kv(key("timeoutSeconds", "timeout_seconds"), p.timeoutSeconds)
+        .kv(key("successThreshold", "success_threshold"), p.successThreshold)
+        .kv(key("failureThreshold", "failure_threshold"), p.failureThreshold)
         .endObject();
   }
   w.key("containers").beginArray();
@@ -131,10 +147,10 @@ void writeSandboxSpecJson(json::JsonWriter& w, const SandboxSpec& spec) {
     writeStrings(w, c.args);
     w.key("env");
     writeStrings(w, c.env);
-    w.kv("workDir", c.workDir);
+    w.kv(key("workDir", "work_dir"), c.workDir);
     w.key("resource").beginObject().kv("cpu", c.resource.cpu).kv("memory", c.resource.memory);
     if (!c.resource.ephemeralStorage.empty()) {
-      w.kv("ephemeralStorage", c.resource.ephemeralStorage);
+      w.kv(key("ephemeralStorage", "ephemeral_storage"), c.resource.ephemeralStorage);
     }
     w.endObject().endObject();
   }

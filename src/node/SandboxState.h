@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,9 +80,18 @@ SandboxState newSandboxState(SandboxSpec spec, const std::string& now);
 
 // The API object (SPEC §1): writes one JSON object.
 void writeSandboxJson(json::JsonWriter& w, const SandboxState& s);
-// The request, camelCase, as POST /v1/sandboxes takes it (decodable again
-// with decodeSandboxSpec).
-void writeSandboxSpecJson(json::JsonWriter& w, const SandboxSpec& spec);
+// How writeSandboxSpecJson spells the spec.
+struct SpecJsonOptions {
+  bool snakeCase = false;                // "host_port" rather than "hostPort"
+  bool withId = true;                    // "id" first
+  bool omitUnassignedHostPorts = false;  // no host port key where it is 0
+  // Fields of the caller's own, written right after "egress".
+  std::function<void(json::JsonWriter&)> extraFields;
+};
+// The request as POST /v1/sandboxes takes it (camelCase by default; either
+// way decodable again with decodeSandboxSpec).
+void writeSandboxSpecJson(json::JsonWriter& w, const SandboxSpec& spec,
+                          const SpecJsonOptions& options = {});
 
 // State file: {"format":1,"sandbox":<API object>,"spec":<request>,
 // "internal":{...}}.

@@ -62,45 +62,17 @@ void writeStrings(json::JsonWriter& w, const std::vector<std::string>& v) {
   w.endArray();
 }
 
-// The spec in snake_case, as seed 001 shows it; host_port only once assigned
-// (or when the client asked for one).
+// The spec in snake_case, as seed 001 shows it, with ttl_seconds; no
+// host_port (the control plane assigns them: see assigned_ports).
 void writeSpecSnake(json::JsonWriter& w, const OrchSandbox& s) {
-  const node::SandboxSpec& spec = s.spec;
-  w.beginObject().kv("egress", spec.egress);
-  if (s.ttlSeconds > 0) w.kv("ttl_seconds", s.ttlSeconds);
-  w.key("ports").beginArray();
-  for (const auto& p : spec.ports) {
-    w.beginObject();
-    if (p.hostPort > 0) w.kv("host_port", p.hostPort);
-    w.kv("container_port", p.containerPort).kv("protocol", p.protocol).endObject();
-  }
-  w.endArray();
-  if (spec.readinessProbe) {
-    const node::ReadinessProbe& p = *spec.readinessProbe;
-    w.key("readiness_probe").beginObject().kv("protocol", p.protocol).kv("port", p.port);
-    if (!p.path.empty()) w.kv("path", p.path);
-    w.kv("initial_delay_seconds", p.initialDelaySeconds)
-        .kv("period_seconds", p.periodSeconds)
-        .kv("timeout_seconds", p.timeoutSeconds)
-        .kv("success_threshold", p.successThreshold)
-        .kv("failure_threshold", p.failureThreshold)
-        .endObject();
-  }
-  w.key("containers").beginArray();
-  for (const auto& c : spec.containers) {
-    w.beginObject().kv("name", c.name).kv("image", c.image);
-    w.key("args");
-    writeStrings(w, c.args);
-    w.key("env");
-    writeStrings(w, c.env);
-    w.kv("work_dir", c.workDir);
-    w.key("resource").beginObject().kv("cpu", c.resource.cpu).kv("memory", c.resource.memory);
-    if (!c.resource.ephemeralStorage.empty()) {
-      w.kv("ephemeral_storage", c.resource.ephemeralStorage);
-    }
-    w.endObject().endObject();
-  }
-  w.endArray().endObject();
+  node::SpecJsonOptions o;
+  o.snakeCase = true;
+  o.withId = false;
+  o.omitUnassignedHostPorts = true;
+  o.extraFields = [&s](json::JsonWriter& jw) {
+    if (s.ttlSeconds > 0) jw.kv("ttl_seconds", s.ttlSeconds);
+  };
+  node::writeSandboxSpecJson(w, s.spec, o);
 }
 
 void writeAssignedPorts(json::JsonWriter& w, const std::vector<AssignedPort>& ports) {
@@ -147,21 +119,27 @@ std::string OrchNode::external() const {
   return ip;
 }
 
+namespace {
+
+// The fields sbxlet's /v1/node/status reports (decodeNodeResources reads them back).
+void writeResourceFields(json::JsonWriter& w, const NodeResources& r) {
+  w.kv("capacity_cpu_milli", r.capacityCpuMilli)
+      .kv("capacity_memory_bytes", r.capacityMemoryBytes)
+      .kv("allocatable_cpu_milli", r.allocatableCpuMilli)
+      .kv("allocatable_memory_bytes", r.allocatableMemoryBytes)
+      .kv("used_cpu_milli", r.usedCpuMilli)
+      .kv("used_memory_bytes", r.usedMemoryBytes)
+      .kv("available_cpu_milli", r.availableCpuMilli)
+      .kv("available_memory_bytes", r.availableMemoryBytes)
+      .kv("max_alloc_percent", r.maxAllocPercent)
+      .kv("updated_at", r.updatedAt);
+}
+
+}  // namespace
+
 void writeNodeResourcesJson(json::JsonWriter& w, const OrchNode& n) {
-  const NodeResources& r = n.resources;
   w.beginObject();
-  if (r.known) {
-    w.kv("capacity_cpu_milli", r.capacityCpuMilli)
-        .kv("capacity_memory_bytes", r.capacityMemoryBytes)
-        .kv("allocatable_cpu_milli", r.allocatableCpuMilli)
-        .kv("allocatable_memory_bytes", r.allocatableMemoryBytes)
-        .kv("used_cpu_milli", r.usedCpuMilli)
-        .kv("used_memory_bytes", r.usedMemoryBytes)
-        .kv("available_cpu_milli", r.availableCpuMilli)
-        .kv("available_memory_bytes", r.availableMemoryBytes)
-        .kv("max_alloc_percent", r.maxAllocPercent)
-        .kv("updated_at", r.updatedAt);
-  }
+  if (n.resources.known) writeResourceFields(w, n.resources);
   w.kv("external", n.external());
   w.endObject();
 }
@@ -242,21 +220,9 @@ std::string encodeNodeDoc(const OrchNode& n) {
       .kv("updated_at_ms", n.updatedAtMs)
       .kv("last_heartbeat_ms", n.lastHeartbeatMs);
   if (n.resources.known) {
-    w.key("resources");
-    const NodeResources& r = n.resources;
-    w.beginObject()
-        .kv("capacity_cpu_milli", r.capacityCpuMilli)
-        .kv("capacity_memory_bytes", r.capacityMemoryBytes)
-        .kv("allocatable_cpu_milli", r.allocatableCpuMilli)
-        .kv("allocatable_memory_bytes", r.allocatableMemoryBytes)
-        .kv("used_cpu_milli", r.usedCpuMilli)
-        .kv("used_memory_bytes", r.usedMemoryBytes)
-        .kv("available_cpu_milli", r.availableCpuMilli)
-        .kv("available_memory_bytes", r.availableMemoryBytes)
-        .kv("max_alloc_percent", r.maxAllocPercent)
-        .kv("updated_at", r.updatedAt)
-        .kv("external", r.external)
-        .endObject();
+    w.key("resources").beginObject();
+    writeResourceFields(w, n.resources);
+    w.kv("external", n.resources.external).endObject();
   }
   w.endObject();
   return w.take();
