@@ -2,7 +2,8 @@
 # Removes what an sbxlet on bridge BRIDGE leaves on the host's network after
 # its last sandbox is gone (by design: host ports and isolation must survive
 # an sbxlet restart): its firewall chains SBX-FWD-, SBX-EGR-, SBX-IN-<BRIDGE>
-# with their FORWARD/INPUT jumps, and the bridge itself. Used by the tests
+# with their FORWARD/INPUT jumps, SBX-NAT-<BRIDGE> with its POSTROUTING
+# jump, and the bridge itself. Used by the tests
 # and `make down`; never touches another bridge's chains.
 #   tools/net-cleanup.sh BRIDGE
 set -u
@@ -14,6 +15,11 @@ for c in "SBX-FWD-$br" "SBX-IN-$br" "SBX-EGR-$br"; do
   iptables -w -F "$c" 2>/dev/null
   iptables -w -X "$c" 2>/dev/null
 done
+# The masquerade chain (nat) and its POSTROUTING jump.
+iptables-save -t nat 2>/dev/null | grep -- "^-A POSTROUTING .* -j SBX-NAT-$br\$" | sed 's/^-A //' |
+  while read -r rule; do eval "iptables -w -t nat -D $rule"; done
+iptables -w -t nat -F "SBX-NAT-$br" 2>/dev/null
+iptables -w -t nat -X "SBX-NAT-$br" 2>/dev/null
 # NAT rules the CNI plugins made for this bridge's network ("sbxnet-<BRIDGE>")
 # and could not remove (a sandbox lost in a crash): the jumps to them, then
 # their own chains. portmap's shared CNI-HOSTPORT-* chains stay (shared).

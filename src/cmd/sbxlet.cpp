@@ -99,6 +99,10 @@ int main(int argc, char** argv) {
     logError("firewall", {{"error", st.message()}});
     return 1;
   }
+  if (Status st = firewall.ensureMasquerade(); !st.ok()) {
+    logError("firewall", {{"error", st.message()}});
+    return 1;
+  }
   net::PortTable ports;
   http::HttpClient probeHttp(daemon.loop());
   net::ProbeRunner probes(daemon.loop(), probeHttp);

@@ -50,7 +50,8 @@ struct CniAttachment {
 };
 
 // The conflist ensureConfig() writes: cniVersion 1.0.0; bridge (isGateway,
-// ipMasq, hairpinMode) with host-local IPAM over cfg.subnetCidr, a default
+// hairpinMode; no ipMasq: Firewall::ensureMasquerade does it once for the
+// bridge) with host-local IPAM over cfg.subnetCidr, a default
 // route and dataDir cfg.ipamDataDir; portmap (portMappings capability, snat);
 // loopback.
 std::string renderConflist(const CniConfig& cfg);
@@ -124,6 +125,9 @@ class Cni {
   Plugin bridge_;
   Plugin portmap_;
   Plugin loopback_;
+  // The bridge plugin masquerades (an operator's conflist may say so; ours
+  // leaves it to the Firewall): its rules then need the cleanup in detach.
+  bool bridgeIpMasq_ = false;
 };
 
 }  // namespace sbx::net

@@ -154,11 +154,12 @@ Firewall::Firewall(FirewallConfig cfg, CommandRunner runner)
       configStatus_(checkConfig(cfg_)),
       fwdChain_("SBX-FWD-" + cfg_.bridge),
       egrChain_("SBX-EGR-" + cfg_.bridge),
-      inChain_("SBX-IN-" + cfg_.bridge) {}
+      inChain_("SBX-IN-" + cfg_.bridge),
+      natChain_("SBX-NAT-" + cfg_.bridge) {}
 
-Result<Firewall::Ruleset> Firewall::readRules() const {
+Result<Firewall::Ruleset> Firewall::readRules(const std::string& tableName) const {
   CommandSpec spec;
-  spec.argv = {"iptables-save", "-t", "filter"};
+  spec.argv = {"iptables-save", "-t", tableName};
   auto out = runCommandChecked(runner_, spec);
   if (!out.ok()) return out.error();
   Ruleset rs;
@@ -173,7 +174,7 @@ Result<Firewall::Ruleset> Firewall::readRules() const {
     if (line.empty() || line[0] == '#') continue;
     if (line[0] == '*') {
       table = line.substr(1);
-    } else if (table != "filter") {
+    } else if (table != tableName) {
       continue;
     } else if (line[0] == ':') {
       rs.chains.insert(line.substr(1, line.find(' ') - 1));
@@ -186,11 +187,12 @@ Result<Firewall::Ruleset> Firewall::readRules() const {
   return rs;
 }
 
-Status Firewall::applyRules(const std::string& payload, const std::string& what) const {
+Status Firewall::applyRules(const std::string& payload, const std::string& what,
+                            const std::string& table) const {
   CommandSpec spec;
   // -w: wait for the xtables lock that CNI plugins' iptables calls take.
   spec.argv = {"iptables-restore", "-w", "--noflush"};
-  spec.stdinData = "*filter\n" + payload + "COMMIT\n";
+  spec.stdinData = "*" + table + "\n" + payload + "COMMIT\n";
   auto out = runCommandChecked(runner_, spec);
   if (!out.ok()) return Error(what + ": " + out.message());
   return {};
@@ -392,6 +394,47 @@ Status Firewall::removeBase() {
   for (const auto* chain : present) payload += "-X " + *chain + "\n";
   if (payload.empty()) return {};
   return applyRules(payload, "remove base chains");
+}
+
+Status Firewall::ensureMasquerade() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!configStatus_.ok()) return configStatus_;
+  auto rs = readRules("nat");
+  if (!rs.ok()) return rs.error();
+  // As iptables-save prints them (see ensureBase).
+  const std::vector<std::string> want = {
+      "-A " + natChain_ + " -d " + cfg_.subnetCidr + " -j RETURN",
+      "-A " + natChain_ + " -d 224.0.0.0/4 -j RETURN",
+      "-A " + natChain_ + " -j MASQUERADE",
+  };
+  std::string payload;
+  if (!rs->chains.count(natChain_)) payload += ":" + natChain_ + " - [0:0]\n";
+  if (rs->of(natChain_) != want) {
+    if (rs->chains.count(natChain_)) payload += "-F " + natChain_ + "\n";
+    for (const auto& r : want) payload += r + "\n";
+  }
+  const std::string jump = "-A POSTROUTING -s " + cfg_.subnetCidr + " -j " + natChain_;
+  const auto& post = rs->of("POSTROUTING");
+  if (std::find(post.begin(), post.end(), jump) == post.end()) payload += jump + "\n";
+  if (payload.empty()) return {};
+  return applyRules(payload, "write the masquerade chain", "nat");
+}
+
+Status Firewall::removeMasquerade() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!configStatus_.ok()) return configStatus_;
+  auto rs = readRules("nat");
+  if (!rs.ok()) return rs.error();
+  std::string payload;
+  const std::string target = " -j " + natChain_;
+  for (const auto& r : rs->of("POSTROUTING")) {
+    if (r.size() > target.size() && r.compare(r.size() - target.size(), target.size(), target) == 0) {
+      payload += deleteLine(r);
+    }
+  }
+  if (rs->chains.count(natChain_)) payload += "-F " + natChain_ + "\n-X " + natChain_ + "\n";
+  if (payload.empty()) return {};
+  return applyRules(payload, "remove the masquerade chain", "nat");
 }
 
 }  // namespace sbx::net

@@ -68,14 +68,27 @@ class Firewall {
   // an operator's cleanup). Idempotent.
   Status removeBase();
 
+  // Thread-safe, idempotent. The source NAT of egress, once for the bridge
+  // (nat table): POSTROUTING -s <subnet> jumps to SBX-NAT-<bridge>, which
+  // leaves traffic to the subnet itself and to multicast alone and
+  // masquerades the rest. (The CNI bridge plugin's ipMasq does the same per
+  // sandbox with about eight iptables execs on ADD and as many on DEL: 40 ms
+  // of every create and 50 ms of every delete on this machine.) Egress
+  // itself is decided in the filter table (SBX-EGR); this only rewrites the
+  // source of what is allowed out.
+  Status ensureMasquerade();
+  // Removes the jump and SBX-NAT-<bridge>.
+  Status removeMasquerade();
+
   // 10/8, 172.16/12, 192.168/16, 100.64/10, 127/8, 169.254/16, 224/4.
   static std::vector<std::string> defaultEgressDenyCidrs();
 
  private:
   struct Ruleset;
 
-  Result<Ruleset> readRules() const;
-  Status applyRules(const std::string& payload, const std::string& what) const;
+  Result<Ruleset> readRules(const std::string& table = "filter") const;
+  Status applyRules(const std::string& payload, const std::string& what,
+                    const std::string& table = "filter") const;
   Status isolatePort(const std::string& hostVeth) const;
   std::vector<std::string> sandboxRules(const std::string& id, const std::string& ip,
                                         bool egress) const;
@@ -86,6 +99,7 @@ class Firewall {
   const std::string fwdChain_;
   const std::string egrChain_;
   const std::string inChain_;
+  const std::string natChain_;
   std::mutex mu_;
 };
 

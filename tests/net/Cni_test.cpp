@@ -168,7 +168,7 @@ TEST_CASE("Cni: the rendered conflist") {
   CHECK(
       renderConflist(cfg) ==
       R"({"cniVersion":"1.0.0","name":"sbxnet-sbx-br0","plugins":[)"
-      R"({"type":"bridge","bridge":"sbx-br0","isGateway":true,"ipMasq":true,"hairpinMode":true,)"
+      R"({"type":"bridge","bridge":"sbx-br0","isGateway":true,"ipMasq":false,"hairpinMode":true,)"
       R"("ipam":{"type":"host-local","ranges":[[{"subnet":"10.89.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}],)"
       R"("dataDir":"/var/lib/sbx/cni/networks"}},)"
       R"({"type":"portmap","capabilities":{"portMappings":true},"snat":true},)"
@@ -307,7 +307,7 @@ TEST_CASE("Cni: attach runs loopback then bridge, with the list's name and versi
   CHECK(
       br.stdinData ==
       R"({"cniVersion":"1.0.0","name":"sbxnet-sbx-br0","type":"bridge","bridge":"sbx-br0","isGateway":true,)"
-      R"("ipMasq":true,"hairpinMode":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.89.0.0/16"}]],)"
+      R"("ipMasq":false,"hairpinMode":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.89.0.0/16"}]],)"
       R"("routes":[{"dst":"0.0.0.0/0"}],"dataDir":")" +
           f.cfg.ipamDataDir + R"("}})");
 }
@@ -443,10 +443,9 @@ TEST_CASE("Cni: detach deletes in reverse order and tries every plugin") {
 
   SUBCASE("with ports and a result") {
     REQUIRE(cni.detach("sb1", ns, kBridgeResult, ports).ok());
-    // iptables-save: the bridge's leftover masquerade rule is looked for
-    // always (none here, so nothing is restored).
-    REQUIRE(f.fake.names() ==
-            std::vector<std::string>{"portmap DEL", "bridge DEL", "iptables-save", "loopback DEL"});
+    // No iptables-save: our bridge does not masquerade (the Firewall does),
+    // so it leaves no rule to look for.
+    REQUIRE(f.fake.names() == std::vector<std::string>{"portmap DEL", "bridge DEL", "loopback DEL"});
     CHECK(f.fake.calls[0].env == f.expectedEnv("DEL", "sb1", ns, "eth0"));
     CHECK(f.fake.calls[0].stdinData.find(R"("runtimeConfig":{"portMappings":[{"hostPort":8080,)") !=
           std::string::npos);
@@ -456,12 +455,12 @@ TEST_CASE("Cni: detach deletes in reverse order and tries every plugin") {
     CHECK(f.fake.calls[1].stdinData.find(R"(,"prevResult":)" + kBridgeResultMin + "}") !=
           std::string::npos);
     CHECK(f.fake.calls[1].stdinData.find("runtimeConfig") == std::string::npos);
-    CHECK(f.fake.calls[3].env == f.expectedEnv("DEL", "sb1", ns, "lo"));
-    CHECK(f.fake.calls[3].stdinData == kLoopbackConf);
+    CHECK(f.fake.calls[2].env == f.expectedEnv("DEL", "sb1", ns, "lo"));
+    CHECK(f.fake.calls[2].stdinData == kLoopbackConf);
   }
   SUBCASE("no ports, no result") {
     REQUIRE(cni.detach("sb1", ns, "", {}).ok());
-    REQUIRE(f.fake.names() == std::vector<std::string>{"bridge DEL", "iptables-save", "loopback DEL"});
+    REQUIRE(f.fake.names() == std::vector<std::string>{"bridge DEL", "loopback DEL"});
     CHECK(f.fake.calls[0].stdinData.find("prevResult") == std::string::npos);
   }
   SUBCASE("errors: every plugin still runs, the first error is returned") {
@@ -469,13 +468,19 @@ TEST_CASE("Cni: detach deletes in reverse order and tries every plugin") {
     f.fake.replies["bridge DEL"] = CommandResult{1, R"({"code":999,"msg":"netlink failed"})", ""};
     Status st = cni.detach("sb1", ns, kBridgeResult, ports);
     CHECK(st.message() == "cni portmap DEL: iptables failed");
-    CHECK(f.fake.names() ==
-          std::vector<std::string>{"portmap DEL", "bridge DEL", "iptables-save", "loopback DEL"});
+    CHECK(f.fake.names() == std::vector<std::string>{"portmap DEL", "bridge DEL", "loopback DEL"});
   }
 }
 
 TEST_CASE("Cni: detach after the namespace is gone releases the address and the masquerade rule") {
   Fixture f;
+  // An operator's conflist whose bridge masquerades (ours leaves that to
+  // the Firewall): its leftover rule is looked for on every detach.
+  std::string conf = renderConflist(f.cfg);
+  const std::string off = R"("ipMasq":false)";
+  REQUIRE(conf.find(off) != std::string::npos);
+  conf.replace(conf.find(off), off.size(), R"("ipMasq":true)");
+  writeFile(f.cfg.confPath, conf);
   Cni cni(f.cfg, f.fake.runner());
   REQUIRE(cni.ensureConfig().ok());
   // What bridge leaves in nat when it cannot see the namespace, beside the

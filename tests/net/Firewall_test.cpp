@@ -61,6 +61,7 @@ std::string readFile(const std::string& path) {
 // answers restoreExit/restoreErr.
 struct FakeIptables {
   std::string saved;
+  std::string savedNat = "*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n";
   std::vector<std::string> restores;
   std::vector<std::vector<std::string>> restoreArgv;
   int saveExit = 0;
@@ -75,6 +76,8 @@ struct FakeIptables {
         r.out = saved;
         r.exitCode = saveExit;
         if (saveExit != 0) r.err = "iptables-save v1.8.9 (nf_tables): oops\n";
+      } else if (spec.argv == std::vector<std::string>{"iptables-save", "-t", "nat"}) {
+        r.out = savedNat;
       } else if (spec.argv[0] == "iptables-restore") {
         restores.push_back(spec.stdinData);
         restoreArgv.push_back(spec.argv);
@@ -430,6 +433,45 @@ COMMIT
   ipt.saved = kFreshTable;
   CHECK(fw.removeBase().ok());
   CHECK(ipt.restores.size() == 1);
+}
+
+TEST_CASE("Firewall: ensureMasquerade writes one chain for the subnet, once; removeMasquerade undoes it") {
+  FakeIptables ipt;
+  Firewall fw(unitConfig("/nonexistent"), ipt.runner());
+  REQUIRE(fw.ensureMasquerade().ok());
+  REQUIRE(ipt.restores.size() == 1);
+  const std::string want = R"(*nat
+:SBX-NAT-sbx-br0 - [0:0]
+-A SBX-NAT-sbx-br0 -d 10.89.0.0/16 -j RETURN
+-A SBX-NAT-sbx-br0 -d 224.0.0.0/4 -j RETURN
+-A SBX-NAT-sbx-br0 -j MASQUERADE
+-A POSTROUTING -s 10.89.0.0/16 -j SBX-NAT-sbx-br0
+COMMIT
+)";
+  CHECK(ipt.restores[0] == want);
+
+  // In place (as iptables-save prints it, beside CNI's rules): nothing written.
+  ipt.savedNat = R"(*nat
+:POSTROUTING ACCEPT [0:0]
+:SBX-NAT-sbx-br0 - [0:0]
+-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ
+-A POSTROUTING -s 10.89.0.0/16 -j SBX-NAT-sbx-br0
+-A SBX-NAT-sbx-br0 -d 10.89.0.0/16 -j RETURN
+-A SBX-NAT-sbx-br0 -d 224.0.0.0/4 -j RETURN
+-A SBX-NAT-sbx-br0 -j MASQUERADE
+COMMIT
+)";
+  REQUIRE(fw.ensureMasquerade().ok());
+  CHECK(ipt.restores.size() == 1);
+
+  REQUIRE(fw.removeMasquerade().ok());
+  REQUIRE(ipt.restores.size() == 2);
+  CHECK(ipt.restores[1] == R"(*nat
+-D POSTROUTING -s 10.89.0.0/16 -j SBX-NAT-sbx-br0
+-F SBX-NAT-sbx-br0
+-X SBX-NAT-sbx-br0
+COMMIT
+)");
 }
 
 TEST_CASE("Firewall: an invalid configuration fails every call, running nothing") {
