@@ -44,6 +44,10 @@ struct Provisioner::Job {
   std::vector<runtime::ImageInfo> images;
   size_t imagesPending = 0;
   std::string imageError;
+  // The fork of network and runtime (runc): branches still running, and
+  // the first error of either.
+  int forkPending = 0;
+  std::string forkError;
 };
 
 namespace {
@@ -265,34 +269,48 @@ void Provisioner::stepNetns(const std::string& id) {
   const std::string name = config_.netnsPrefix + id;
   const SandboxState* s = find(id);
   const bool egress = s->spec.egress;
+  const bool overlap = config_.runtime == "runc";
   auto attachment = std::make_shared<net::CniAttachment>();
+  // The namespace, and (serial order) its network.
+  auto attach = [this, name, id, egress, attachment](const std::string& path) -> Status {
+    auto attached = net_.cni->attach(id, path);
+    if (!attached.ok()) return Error("network: " + attached.message());
+    *attachment = *attached;
+    Status st = net_.firewall->addSandbox(id, attached->ip, egress, attached->hostVeth);
+    if (!st.ok()) return Error("network: firewall: " + st.message());
+    return {};
+  };
+  auto netnsPath = std::make_shared<std::string>();
   Status r = runJob(
       "netns-create",
-      [this, name, id, egress, attachment]() -> Status {
+      [this, name, id, overlap, attach, netnsPath]() -> Status {
         Status st = store_.prepare(id);
         if (!st.ok()) return st;
         auto created = netns_.create(name);
         if (!created.ok()) return Error("network namespace: " + created.message());
-        auto attached = net_.cni->attach(id, *created);
-        if (!attached.ok()) return Error("network: " + attached.message());
-        *attachment = *attached;
-        st = net_.firewall->addSandbox(id, attached->ip, egress, attached->hostVeth);
-        if (!st.ok()) return Error("network: firewall: " + st.message());
-        return {};
+        *netnsPath = *created;
+        return overlap ? Status() : attach(*created);
       },
-      [this, id, attachment](Status st) {
+      [this, id, overlap, attach, attachment, netnsPath](Status st) {
         Job* job = jobs_.count(id) ? jobs_[id].get() : nullptr;
         if (!job) return;
         job->stepInFlight = false;
-        if (SandboxState* s = mutableFind(id); s && !attachment->ip.empty()) {
-          s->ip = attachment->ip;
-          s->cniResult = attachment->result;
-          s->hostVeth = attachment->hostVeth;
-          persist(*s);
-        }
+        recordAttachment(id, *attachment);
         if (job->deleteRequested) return beginDelete(id);
         if (!st.ok()) return failCreate(id, st.message());
         if (timedOut(id)) return;
+        if (!overlap) return stepImages(id);
+        // Fork: the network on one worker, images and containers meanwhile.
+        job->stepInFlight = true;
+        job->forkPending = 2;
+        job->forkError.clear();
+        Status submitted = runJob(
+            "network", [attach, netnsPath]() -> Status { return attach(*netnsPath); },
+            [this, id, attachment](Status st) {
+              recordAttachment(id, *attachment);
+              forkDone(id, st);
+            });
+        if (!submitted.ok()) forkDone(id, Error("network: " + submitted.message()));
         stepImages(id);
       });
   if (!r.ok()) {
@@ -301,16 +319,42 @@ void Provisioner::stepNetns(const std::string& id) {
   }
 }
 
+void Provisioner::recordAttachment(const std::string& id, const net::CniAttachment& attachment) {
+  if (attachment.ip.empty()) return;
+  if (SandboxState* s = mutableFind(id)) {
+    s->ip = attachment.ip;
+    s->cniResult = attachment.result;
+    s->hostVeth = attachment.hostVeth;
+    persist(*s);
+  }
+}
+
+// One branch of the fork ended; at the join, go on (start the tasks) or
+// fail with the first error, both branches being done by then.
+void Provisioner::forkDone(const std::string& id, Status st) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  Job& job = *it->second;
+  if (!st.ok() && job.forkError.empty()) job.forkError = st.message();
+  if (--job.forkPending > 0) return;
+  job.stepInFlight = false;
+  if (job.deleteRequested) return beginDelete(id);
+  if (!job.forkError.empty()) return failCreate(id, job.forkError);
+  if (timedOut(id)) return;
+  stepStart(id);
+}
+
 void Provisioner::stepImages(const std::string& id) {
   SandboxState* s = mutableFind(id);
   Job& job = *jobs_[id];
   job.images.assign(s->spec.containers.size(), {});
   job.imagesPending = s->spec.containers.size();
   job.imageError.clear();
+  const bool forked = job.forkPending > 0;
   job.stepInFlight = true;
   for (size_t i = 0; i < s->spec.containers.size(); ++i) {
     images_.ensure(s->spec.containers[i].image,
-                   [this, id, i, alive = std::weak_ptr<bool>(alive_)](
+                   [this, id, i, forked, alive = std::weak_ptr<bool>(alive_)](
                        Result<runtime::ImageInfo> r) {
                      if (alive.expired()) return;
                      auto it = jobs_.find(id);
@@ -323,11 +367,20 @@ void Provisioner::stepImages(const std::string& id) {
                        j.imageError = r.message();
                      }
                      if (--j.imagesPending > 0) return;
+                     if (forked) {
+                       // Containers and tasks are made even if a delete
+                       // came: the join deletes them with the rest.
+                       if (!j.imageError.empty() || j.deleteRequested) {
+                         return forkDone(id, Error(j.imageError.empty() ? "deleted"
+                                                                        : j.imageError));
+                       }
+                       return stepRuntime(id, std::move(j.images), false);
+                     }
                      j.stepInFlight = false;
                      if (j.deleteRequested) return beginDelete(id);
                      if (!j.imageError.empty()) return failCreate(id, j.imageError);
                      if (timedOut(id)) return;
-                     stepRuntime(id, std::move(j.images));
+                     stepRuntime(id, std::move(j.images), true);
                    });
   }
 }
@@ -346,7 +399,15 @@ struct Provisioner::RuntimePlan {
   std::vector<Container> containers;
 };
 
-void Provisioner::stepRuntime(const std::string& id, std::vector<runtime::ImageInfo> images) {
+struct Provisioner::StartOutcome {
+  Status status;
+  std::vector<uint32_t> pids;
+};
+
+// Containers and tasks; with `start`, the tasks are started too (the serial
+// order); without, the fork's join starts them (stepStart).
+void Provisioner::stepRuntime(const std::string& id, std::vector<runtime::ImageInfo> images,
+                              bool start) {
   SandboxState* s = mutableFind(id);
   RuntimePlan plan;
   plan.sandboxId = id;
@@ -363,8 +424,9 @@ void Provisioner::stepRuntime(const std::string& id, std::vector<runtime::ImageI
       in.args.insert(in.args.end(), img.cmd.begin(), img.cmd.end());
     }
     if (in.args.empty()) {
-      return failCreate(id, "container " + cs.name +
-                                ": no command: args is empty and the image has no entrypoint or cmd");
+      const std::string msg =
+          "container " + cs.name + ": no command: args is empty and the image has no entrypoint or cmd";
+      return start ? failCreate(id, msg) : forkDone(id, Error(msg));
     }
     in.env = mergeEnv(img.env, cs.env);
     in.cwd = !cs.workDir.empty() ? cs.workDir : (!img.workingDir.empty() ? img.workingDir : "/");
@@ -386,13 +448,12 @@ void Provisioner::stepRuntime(const std::string& id, std::vector<runtime::ImageI
 
   Job& job = *jobs_[id];
   job.stepInFlight = true;
-  struct Outcome {
-    Status status;
-    std::vector<uint32_t> pids;
-  };
-  auto r = pool_.call(
-      [this, plan = std::move(plan)]() -> Outcome {
-        Outcome out;
+  // A shared slot rather than WorkerPool::call's std::optional, which trips
+  // GCC 12's -Wmaybe-uninitialized here.
+  auto slot = std::make_shared<StartOutcome>();
+  auto r = pool_.submit(
+      [this, slot, plan = std::move(plan), start] { *slot = [&]() -> StartOutcome {
+        StartOutcome out;
         ContainerdCall call;
         call.lease = plan.lease;
         call.timeout = config_.callTimeout;
@@ -435,6 +496,7 @@ void Provisioner::stepRuntime(const std::string& id, std::vector<runtime::ImageI
             return out;
           }
         }
+        if (!start) return out;
         for (const auto& c : plan.containers) {
           auto pid = containerd_.startTask(c.id, call);
           if (!pid.ok()) {
@@ -444,38 +506,81 @@ void Provisioner::stepRuntime(const std::string& id, std::vector<runtime::ImageI
           out.pids.push_back(*pid);
         }
         return out;
-      },
-      [this, id, alive = std::weak_ptr<bool>(alive_)](std::optional<Outcome> out) {
+      }(); },
+      [this, id, start, slot, alive = std::weak_ptr<bool>(alive_)](WorkerPool::JobStatus st) {
         if (alive.expired()) return;
-        auto it = jobs_.find(id);
-        if (it == jobs_.end()) return;
-        it->second->stepInFlight = false;
-        SandboxState* s = mutableFind(id);
-        if (!s) return;
-        if (out && out->status.ok()) {
-          for (size_t i = 0; i < s->containers.size() && i < out->pids.size(); ++i) {
-            auto& c = s->containers[i];
-            // An exit event may already have arrived for a short-lived task.
-            if (c.phase == ContainerPhase::Creating) {
-              c.phase = ContainerPhase::Running;
-              c.taskStatus = "running";
-            }
-            c.taskPid = out->pids[i];
-          }
+        const bool ran = st == WorkerPool::JobStatus::Done;
+        if (!start) {
+          forkDone(id, !ran ? Status(Error("provisioning cancelled")) : slot->status);
+          return;
         }
-        if (it->second->deleteRequested) return beginDelete(id);
-        if (!out) return failCreate(id, "provisioning cancelled");
-        if (!out->status.ok()) return failCreate(id, out->status.message());
-        if (timedOut(id)) return;
-        if (s->phase != SandboxPhase::Creating) return;  // a task exited already
-        persist(*s);
-        stepAwaitReady(id);
+        onStarted(id, ran ? slot.get() : nullptr);
       },
       "provision");
+  if (!r.ok()) {
+    if (!start) return forkDone(id, r.error());
+    job.stepInFlight = false;
+    failCreate(id, r.message());
+  }
+}
+
+// The fork's join: every task was created and the network is in place.
+void Provisioner::stepStart(const std::string& id) {
+  SandboxState* s = mutableFind(id);
+  Job& job = *jobs_[id];
+  std::vector<std::pair<std::string, std::string>> containers;  // id, name
+  for (const auto& c : s->containers) containers.emplace_back(c.id, c.name);
+  job.stepInFlight = true;
+  auto slot = std::make_shared<StartOutcome>();
+  auto r = pool_.submit(
+      [this, slot, containers, lease = leaseId(id)] {
+        ContainerdCall call;
+        call.lease = lease;
+        call.timeout = config_.callTimeout;
+        for (const auto& [cid, name] : containers) {
+          auto pid = containerd_.startTask(cid, call);
+          if (!pid.ok()) {
+            slot->status = Error("container " + name + ": " + pid.message());
+            return;
+          }
+          slot->pids.push_back(*pid);
+        }
+      },
+      [this, id, slot, alive = std::weak_ptr<bool>(alive_)](WorkerPool::JobStatus st) {
+        if (alive.expired()) return;
+        onStarted(id, st == WorkerPool::JobStatus::Done ? slot.get() : nullptr);
+      },
+      "provision-start");
   if (!r.ok()) {
     job.stepInFlight = false;
     failCreate(id, r.message());
   }
+}
+
+void Provisioner::onStarted(const std::string& id, const StartOutcome* out) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  it->second->stepInFlight = false;
+  SandboxState* s = mutableFind(id);
+  if (!s) return;
+  if (out && out->status.ok()) {
+    for (size_t i = 0; i < s->containers.size() && i < out->pids.size(); ++i) {
+      auto& c = s->containers[i];
+      // An exit event may already have arrived for a short-lived task.
+      if (c.phase == ContainerPhase::Creating) {
+        c.phase = ContainerPhase::Running;
+        c.taskStatus = "running";
+      }
+      c.taskPid = out->pids[i];
+    }
+  }
+  if (it->second->deleteRequested) return beginDelete(id);
+  if (!out) return failCreate(id, "provisioning cancelled");
+  if (!out->status.ok()) return failCreate(id, out->status.message());
+  if (timedOut(id)) return;
+  if (s->phase != SandboxPhase::Creating) return;  // a task exited already
+  persist(*s);
+  stepAwaitReady(id);
 }
 
 // Every task runs: with a readiness probe the sandbox stays creating until

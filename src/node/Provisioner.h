@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,6 +38,7 @@ class Firewall;
 class Netns;
 class PortTable;
 class ProbeRunner;
+struct CniAttachment;
 }
 }  // namespace sbx
 
@@ -138,9 +140,20 @@ class Provisioner {
   void persist(SandboxState& s, std::function<void(Status)> done = nullptr);
 
   void startProvisioning(const std::string& id);
+  // Create: netns → network (CNI, firewall) → images → containers and
+  // tasks → start. With runc the network is attached while the images are
+  // ensured and the tasks created (a fork joined before the start: the
+  // rules are in place before any process runs); runsc's sandbox reads the
+  // namespace's interfaces when it boots, so there the order is serial.
   void stepNetns(const std::string& id);
+  void recordAttachment(const std::string& id, const net::CniAttachment& attachment);
+  void forkDone(const std::string& id, Status st);
   void stepImages(const std::string& id);
-  void stepRuntime(const std::string& id, std::vector<runtime::ImageInfo> images);
+  void stepRuntime(const std::string& id, std::vector<runtime::ImageInfo> images, bool start);
+  struct StartOutcome;
+  void stepStart(const std::string& id);
+  // `out` null: the job was cancelled.
+  void onStarted(const std::string& id, const StartOutcome* out);
   bool timedOut(const std::string& id);
   void stepAwaitReady(const std::string& id);
   void onProbeOutcome(const std::string& id, bool ready, const std::string& message);
