@@ -115,7 +115,15 @@ void NodeRegistry::remove(const std::string& name, std::function<void(Status)> d
   }
   OrchNode gone = std::move(it->second);
   nodes_.erase(it);
+  // Whoever waits on a probe of this node gets an answer now: the probe's
+  // own reply will find the node gone and say nothing.
+  std::vector<std::function<void(const HeartbeatOutcome&)>> waiters;
+  if (auto rit = runtime_.find(name); rit != runtime_.end()) waiters = std::move(rit->second.waiters);
   runtime_.erase(name);
+  HeartbeatOutcome removed;
+  removed.heartbeatError = "node removed";
+  removed.statusError = "node removed";
+  for (auto& w : waiters) w(removed);
   StoreChange c;
   c.kind = StoreChange::Kind::Erase;
   c.collection = "nodes";

@@ -196,8 +196,10 @@ void writeSandboxJson(json::JsonWriter& w, const OrchSandbox& s) {
   if (!s.nodeName.empty()) w.kv("node_name", s.nodeName);
   if (!s.external.empty()) w.kv("external", s.external);
   if (!s.ip.empty()) w.kv("ip", s.ip);
-  w.key("assigned_ports");
-  writeAssignedPorts(w, s.assignedPorts);
+  if (!s.assignedPorts.empty()) {
+    w.key("assigned_ports");
+    writeAssignedPorts(w, s.assignedPorts);
+  }
   if (s.expireAtMs > 0) w.kv("expire_at", rfc3339(s.expireAtMs));
   if (!s.message.empty()) w.kv("message", s.message);
   w.endObject();

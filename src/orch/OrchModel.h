@@ -90,7 +90,6 @@ struct AssignedPort {
 struct OrchSandbox {
   std::string id;
   node::SandboxSpec spec;  // hostPort 0 = to be assigned
-  std::string specJson;    // the request's "spec" object as sent (kept for the store)
   int64_t ttlSeconds = 0;  // 0 = none
   SandboxPhase phase = SandboxPhase::Pending;
   std::string nodeName;

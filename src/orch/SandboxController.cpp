@@ -322,20 +322,23 @@ void SandboxController::onCreateReply(const std::string& id, const std::string& 
     }
     if (reply->status >= 400 && reply->status < 500 && reply->status != 429 &&
         !isCapacityRefusal(error)) {
-      fail(id, "node " + node + ": " + error);
+      fail(id, "node " + node + ": " + error, /*nodeHoldsIt=*/false);  // it refused
       return;
     }
   }
   // No room there, or no answer: try the other nodes. An unanswered create
-  // may still have happened, so it is deleted there (best effort).
+  // may still have happened: it is deleted there, and retried until the
+  // node confirms, its host ports staying booked meanwhile.
   ++stats_.nodeRefusals;
-  if (!reply.ok() || reply->status >= 500) {
-    if (const OrchNode* n = nodes_.find(node)) {
-      client_.call(nodes_.endpoint(*n), "DELETE", "/v1/sandboxes/" + id, "", config_.opTimeout,
-                   [](Result<NodeReply>) {});
-    }
-  }
+  const bool unanswered = !reply.ok() || reply->status >= 500;
+  const std::vector<AssignedPort> held = s.assignedPorts;
   unplace(id, node, "node " + node + " refused: " + error);
+  if (unanswered) {
+    const std::string owner = strayOwner(id);
+    for (const auto& p : held) ports_.book(node, p.hostPort, p.protocol, owner);
+    strays_[{node, id}] = false;
+    deleteStray(node, id);
+  }
 }
 
 void SandboxController::unplace(const std::string& id, const std::string& refusedBy,
@@ -373,11 +376,19 @@ void SandboxController::release(const std::string& id) {
   }
 }
 
-void SandboxController::fail(const std::string& id, const std::string& message) {
+void SandboxController::fail(const std::string& id, const std::string& message,
+                             bool nodeHoldsIt) {
   auto it = sandboxes_.find(id);
   if (it == sandboxes_.end()) return;
   OrchSandbox& s = it->second;
-  release(id);
+  // A sandbox in error on its node still holds its host ports and its
+  // admission there until it is deleted (by the client or its TTL): so do
+  // our bookings. Only what the node does not hold is released now.
+  if (nodeHoldsIt && !s.nodeName.empty()) {
+    accepted_.erase(id);
+  } else {
+    release(id);
+  }
   pending_.erase({s.createdAtMs, id});
   s.phase = SandboxPhase::Failed;
   s.message = message;
@@ -471,7 +482,7 @@ void SandboxController::onStatuses(const std::string& node, const std::vector<st
     auto it = sandboxes_.find(id);
     if (it == sandboxes_.end() || it->second.nodeName != node) return;
     if (it->second.phase == SandboxPhase::Scheduled || it->second.phase == SandboxPhase::Running) {
-      fail(id, "sandbox not found on node " + node);
+      fail(id, "sandbox not found on node " + node, /*nodeHoldsIt=*/false);
     }
   });
 }
@@ -536,10 +547,10 @@ void SandboxController::startNodeDelete(const std::string& id) {
                    finishRemoval(id);
                    return;
                  }
-                 // Answer the waiting clients (deletion goes on), retry later.
+                 // Retry later, then answer the waiting clients (deletion goes
+                 // on) last: a waiter may call back into us and free `r`.
                  auto waiters = std::move(r.deleteWaiters);
                  r.deleteWaiters.clear();
-                 for (auto& w : waiters) w(false);
                  auto sit = sandboxes_.find(id);
                  if (sit != sandboxes_.end()) {
                    std::string why = reply.ok() ? "HTTP " + std::to_string(reply->status) + ": " +
@@ -554,6 +565,7 @@ void SandboxController::startNodeDelete(const std::string& id) {
                                                        ? config_.retryBackoff
                                                        : r.backoff * 2);
                  r.retry = loop_.runAfter(r.backoff, [this, id] { startNodeDelete(id); });
+                 for (auto& w : waiters) w(false);
                });
 }
 
@@ -684,14 +696,48 @@ void SandboxController::failAllOnNode(const std::string& node, const std::string
       finishRemoval(id);  // nothing left to delete it on
       continue;
     }
-    if (s.phase != SandboxPhase::Failed) fail(id, message);
+    if (s.phase != SandboxPhase::Failed) fail(id, message, /*nodeHoldsIt=*/false);
   }
   ports_.releaseNode(node);
   reservations_.erase(node);
 }
 
-// Pending too long: Failed with the last reason.
+std::string SandboxController::strayOwner(const std::string& id) { return "~stray:" + id; }
+
+// A create that got no answer may have left the sandbox on that node: DELETE
+// it there until the node says it is gone (or the node is removed).
+void SandboxController::deleteStray(const std::string& node, const std::string& id) {
+  auto it = strays_.find({node, id});
+  if (it == strays_.end() || it->second) return;  // done, or a DELETE in flight
+  const OrchNode* n = nodes_.find(node);
+  if (!n) {
+    ports_.releaseOwner(strayOwner(id));
+    strays_.erase(it);
+    return;
+  }
+  it->second = true;
+  client_.call(nodes_.endpoint(*n), "DELETE", "/v1/sandboxes/" + id, "", config_.opTimeout,
+               [this, node, id, alive = std::weak_ptr<bool>(alive_)](Result<NodeReply> r) {
+                 if (alive.expired()) return;
+                 auto it = strays_.find({node, id});
+                 if (it == strays_.end()) return;
+                 it->second = false;
+                 if (r.ok() && r->status >= 200 && r->status < 300) {
+                   ports_.releaseOwner(strayOwner(id));
+                   strays_.erase(it);
+                   postSchedule();
+                 }
+               });
+}
+
+// Pending too long: Failed with the last reason; strays deleted again.
 void SandboxController::maintenance() {
+  std::vector<std::pair<std::string, std::string>> strays;
+  for (const auto& [key, inFlight] : strays_) {
+    if (!inFlight) strays.push_back(key);
+  }
+  for (const auto& [node, id] : strays) deleteStray(node, id);
+
   const int64_t now = nowUnixMs();
   const int64_t limit =
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.pendingTimeout).count();
@@ -702,7 +748,8 @@ void SandboxController::maintenance() {
   }
   for (const auto& id : late) {
     const OrchSandbox& s = sandboxes_.at(id);
-    fail(id, "not scheduled within " + std::to_string(limit / 1000) + "s: " + s.message);
+    fail(id, "not scheduled within " + std::to_string(limit / 1000) + "s: " + s.message,
+         /*nodeHoldsIt=*/false);
   }
   if (!pending_.empty()) postSchedule();  // also catches what no event announced
 }

@@ -113,7 +113,11 @@ class SandboxController {
   void sendCreate(const std::string& id);
   void onCreateReply(const std::string& id, const std::string& node, Result<NodeReply> r);
   void unplace(const std::string& id, const std::string& refusedBy, const std::string& why);
-  void fail(const std::string& id, const std::string& message);
+  // `nodeHoldsIt`: the sandbox exists on its node (in error there), which
+  // keeps its host ports and admission until it is deleted.
+  void fail(const std::string& id, const std::string& message, bool nodeHoldsIt = true);
+  static std::string strayOwner(const std::string& id);
+  void deleteStray(const std::string& node, const std::string& id);
   void release(const std::string& id);
   void book(const OrchSandbox& s);
   void beginRemoval(const std::string& id);
@@ -146,6 +150,10 @@ class SandboxController {
   std::set<std::pair<int64_t, std::string>> pending_;  // (created_at, id)
   std::set<std::string> syncing_;                       // nodes with a statuses call in flight
   std::set<std::string> accepted_;  // Scheduled and accepted by their node: polled until Running
+  // (node, sandbox) whose create got no answer: deleted there until the node
+  // confirms (value: a DELETE is in flight); its ports stay booked under
+  // strayOwner(id) meanwhile.
+  std::map<std::pair<std::string, std::string>, bool> strays_;
   bool schedulePosted_ = false;
   Timer syncTimer_;
   Timer runningSyncTimer_;

@@ -18,9 +18,10 @@
 // Knobs are public fields, read at the moment a request arrives (a new
 // sandbox copies the outcome knobs when it is created). Loop-thread only.
 
+#include <doctest/doctest.h>
+
 #include <cstdint>
 #include <map>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,13 @@
 #include "reactor/EventLoop.h"
 
 namespace sbx::test {
+
+// A result's error message, "" when it is ok (for REQUIRE_MESSAGE, which
+// may format its message even when the check passes).
+template <class T>
+std::string why(const Result<T>& r) {
+  return r.ok() ? std::string() : r.message();
+}
 
 class FakeNode {
  public:
@@ -76,22 +84,24 @@ class FakeNode {
   // ---- what it holds and saw ----
   std::map<std::string, Sandbox> sandboxes;
   std::map<std::pair<int, std::string>, std::string> hostPorts;  // (port, protocol) -> id
-  std::vector<std::string> deletes;  // ids of every DELETE, in order
-  std::vector<std::string> refusals;  // error messages of the creates it refused
+  // The ids of every DELETE, in order.
+  std::vector<std::string> deletes;
+  // The error messages of the creates it refused, in order.
+  std::vector<std::string> refusals;
 
   FakeNode(EventLoop& loop, std::string secret)
       : secret_(std::move(secret)), server_(loop, router_) {
-    route("GET", "/healthz", false, [](const http::ExchangePtr& ex) {
-      ex->respond(200, "{\"ok\":true}");
-    });
+    route("GET", "/healthz", false,
+          [](const http::ExchangePtr& ex) { ex->respond(200, "{\"ok\":true}"); });
     route("GET", "/v1/node/status", true, [this](const http::ExchangePtr& ex) { status(ex); });
     route("POST", "/v1/sandboxes", true, [this](const http::ExchangePtr& ex) { create(ex); });
     route("POST", "/v1/sandboxes/statuses", true,
           [this](const http::ExchangePtr& ex) { statuses(ex); });
     route("GET", "/v1/sandboxes/{id}", true, [this](const http::ExchangePtr& ex) { get(ex); });
-    route("DELETE", "/v1/sandboxes/{id}", true, [this](const http::ExchangePtr& ex) { remove(ex); });
+    route("DELETE", "/v1/sandboxes/{id}", true,
+          [this](const http::ExchangePtr& ex) { remove(ex); });
     Status st = server_.listen("127.0.0.1:0");
-    if (!st.ok()) std::abort();  // port 0 on loopback: cannot fail in a sane test host
+    REQUIRE_MESSAGE(st.ok(), why(st));
   }
   FakeNode(const FakeNode&) = delete;
   FakeNode& operator=(const FakeNode&) = delete;
@@ -133,7 +143,10 @@ class FakeNode {
   void status(const http::ExchangePtr& ex) {
     const int64_t usedCpu = usedCpuMilli(), usedMem = usedMemoryBytes();
     json::JsonWriter w(512);
-    w.beginObject().kv("ok", true).key("resources").beginObject()
+    w.beginObject()
+        .kv("ok", true)
+        .key("resources")
+        .beginObject()
         .kv("capacity_cpu_milli", allocatableCpuMilli * 100 / 90)
         .kv("capacity_memory_bytes", allocatableMemoryBytes / 90 * 100)
         .kv("allocatable_cpu_milli", allocatableCpuMilli)
@@ -144,7 +157,8 @@ class FakeNode {
         .kv("available_memory_bytes", allocatableMemoryBytes - usedMem)
         .kv("max_alloc_percent", 90)
         .kv("updated_at", orch::rfc3339(orch::nowUnixMs()))
-        .endObject().endObject();
+        .endObject()
+        .endObject();
     ex->respond(200, w.str());
   }
 
@@ -165,8 +179,8 @@ class FakeNode {
     const int64_t usedCpu = usedCpuMilli() + unreportedCpuMilli, usedMem = usedMemoryBytes();
     if (cpu > allocatableCpuMilli - usedCpu) {
       return refuse(ex, "insufficient cpu allocatable: requested=" + std::to_string(cpu) +
-                            "m used=" + std::to_string(usedCpu) + "m limit=" +
-                            std::to_string(allocatableCpuMilli) + "m (90% of host)");
+                            "m used=" + std::to_string(usedCpu) +
+                            "m limit=" + std::to_string(allocatableCpuMilli) + "m (90% of host)");
     }
     if (mem > allocatableMemoryBytes - usedMem) {
       return refuse(ex, "insufficient memory allocatable: requested=" + std::to_string(mem) +
@@ -192,8 +206,13 @@ class FakeNode {
     for (const auto& p : s.ports) hostPorts[{p.hostPort, p.protocol}] = id;
     sandboxes[id] = std::move(s);
     json::JsonWriter w(128);
-    w.beginObject().key("sandbox").beginObject().kv("id", id).kv("phase", "creating")
-        .endObject().endObject();
+    w.beginObject()
+        .key("sandbox")
+        .beginObject()
+        .kv("id", id)
+        .kv("phase", "creating")
+        .endObject()
+        .endObject();
     ex->respond(202, w.str());
   }
 
@@ -224,7 +243,11 @@ class FakeNode {
           s.error = s.outcomeError;
         }
       }
-      w.beginObject().kv("id", s.id).kv("phase", s.phase).kv("ip", s.ip).kv("error", s.error)
+      w.beginObject()
+          .kv("id", s.id)
+          .kv("phase", s.phase)
+          .kv("ip", s.ip)
+          .kv("error", s.error)
           .endObject();
     }
     w.endArray().key("missing").beginArray();
@@ -238,8 +261,14 @@ class FakeNode {
     auto it = sandboxes.find(id);
     if (it == sandboxes.end()) return ex->respondError(404, "sandbox not found: " + id);
     json::JsonWriter w(128);
-    w.beginObject().key("sandbox").beginObject().kv("id", id).kv("phase", it->second.phase)
-        .kv("ip", it->second.ip).endObject().endObject();
+    w.beginObject()
+        .key("sandbox")
+        .beginObject()
+        .kv("id", id)
+        .kv("phase", it->second.phase)
+        .kv("ip", it->second.ip)
+        .endObject()
+        .endObject();
     ex->respond(200, w.str());
   }
 

@@ -18,6 +18,13 @@ using namespace sbx::orch;
 
 namespace {
 
+// A result's error message, "" when it is ok (for REQUIRE_MESSAGE, which
+// may format its message even when the check passes).
+template <class T>
+std::string why(const Result<T>& r) {
+  return r.ok() ? std::string() : r.message();
+}
+
 // A spec as the API's "spec" object carries it (snake_case), with every
 // optional part present.
 constexpr char kFullSpec[] = R"({
@@ -43,7 +50,7 @@ node::SandboxSpec decodeSpec(const std::string& id, const std::string& json) {
   opts.readId = false;
   opts.allowUnassignedHostPorts = true;
   auto spec = node::decodeSandboxSpec(*root, reader, opts);
-  REQUIRE_MESSAGE(spec.ok(), spec.message());
+  REQUIRE_MESSAGE(spec.ok(), why(spec));
   spec->id = id;
   return *spec;
 }
@@ -103,7 +110,7 @@ TEST_CASE("OrchModel: rfc3339") {
 TEST_CASE("OrchModel: a sandbox document round-trips every field") {
   const OrchSandbox s = runningSandbox();
   auto back = decodeSandboxDoc(encodeSandboxDoc(s));
-  REQUIRE_MESSAGE(back.ok(), back.message());
+  REQUIRE_MESSAGE(back.ok(), why(back));
   CHECK(back->id == s.id);
   CHECK(back->spec == s.spec);  // ports, probe, containers, args, env, work_dir, resources
   CHECK(back->spec.id == "sbx-demo-1");
@@ -146,7 +153,7 @@ TEST_CASE("OrchModel: a sandbox document round-trips every field") {
       t.spec = decodeSpec(t.id, kMinimalSpec);
       t.phase = p;
       auto r = decodeSandboxDoc(encodeSandboxDoc(t));
-      REQUIRE_MESSAGE(r.ok(), r.message());
+      REQUIRE_MESSAGE(r.ok(), why(r));
       CHECK(r->phase == p);
       CHECK(parseSandboxPhase(sandboxPhaseName(p)) == p);
       CHECK(r->ttlSeconds == 0);
@@ -223,7 +230,7 @@ TEST_CASE("OrchModel: a node document round-trips every field") {
   n.resources.external = "198.51.100.1";
 
   auto back = decodeNodeDoc(encodeNodeDoc(n));
-  REQUIRE_MESSAGE(back.ok(), back.message());
+  REQUIRE_MESSAGE(back.ok(), why(back));
   CHECK(back->name == "node-a");
   CHECK(back->ip == "192.168.0.3");
   CHECK(back->port == 8081);
@@ -262,7 +269,7 @@ TEST_CASE("OrchModel: a node document round-trips every field") {
     for (NodeState st : {NodeState::Unknown, NodeState::Ready}) {
       m.state = st;
       auto b = decodeNodeDoc(encodeNodeDoc(m));
-      REQUIRE_MESSAGE(b.ok(), b.message());
+      REQUIRE_MESSAGE(b.ok(), why(b));
       CHECK(b->state == st);
       CHECK_FALSE(b->resources.known);
       CHECK(b->source == "api");
@@ -401,7 +408,7 @@ TEST_CASE("OrchModel: nodeCreateBody is sbxlet's camelCase request with the assi
 
   // sbxlet's own decoder (host ports required) takes it as it is.
   auto spec = node::decodeSandboxSpec(*root, reader);
-  REQUIRE_MESSAGE(spec.ok(), spec.message());
+  REQUIRE_MESSAGE(spec.ok(), why(spec));
   CHECK(spec->id == "sbx-demo-1");
   REQUIRE(spec->ports.size() == 2);
   CHECK(spec->ports[0] == node::PortMapping{10000, 80, "tcp"});
