@@ -263,12 +263,14 @@ start_sbxlet() {  # start_sbxlet RT
 # FAIL ...) to OUT.
 # With PROBE=1: the seed's http-probe shape instead (an http server on 8080,
 # readinessProbe http GET / with initialDelaySeconds 1, periodSeconds 1,
-# successThreshold 1): the time to ready.
+# successThreshold 1; failureThreshold 10: gVisor boots inside the 100m
+# quota, and its server is not up within three periods): the time to ready.
+# The N probe sandboxes all stay until the end (N x 100m must fit).
 sbx_one() {
   local id=$1 out=$2 req t0 t1 code body phase="" deadline us
   req="{\"id\":\"$id\",\"containers\":[{\"name\":\"m\",\"image\":\"alpine:3.20\",\"args\":[\"sleep\",\"600\"],\"resource\":{\"cpu\":\"100m\",\"memory\":\"32Mi\"}}]}"
   if [ "${PROBE:-0}" = 1 ]; then
-    req="{\"id\":\"$id\",\"readinessProbe\":{\"protocol\":\"http\",\"port\":8080,\"path\":\"/\",\"initialDelaySeconds\":1,\"periodSeconds\":1,\"timeoutSeconds\":1,\"successThreshold\":1,\"failureThreshold\":3},\"containers\":[{\"name\":\"web\",\"image\":\"python:3.12-alpine\",\"args\":[\"sh\",\"-c\",\"mkdir -p /tmp/www \u0026\u0026 cd /tmp/www \u0026\u0026 echo ok \u003e index.html \u0026\u0026 python -m http.server 8080\"],\"resource\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"}}]}"
+    req="{\"id\":\"$id\",\"readinessProbe\":{\"protocol\":\"http\",\"port\":8080,\"path\":\"/\",\"initialDelaySeconds\":1,\"periodSeconds\":1,\"timeoutSeconds\":1,\"successThreshold\":1,\"failureThreshold\":10},\"containers\":[{\"name\":\"web\",\"image\":\"python:3.12-alpine\",\"args\":[\"sh\",\"-c\",\"mkdir -p /tmp/www \u0026\u0026 cd /tmp/www \u0026\u0026 echo ok \u003e index.html \u0026\u0026 python -m http.server 8080\"],\"resource\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"}}]}"
   fi
   t0=$EPOCHREALTIME
   deadline=$((${t0%.*} + CREATE_TIMEOUT))
