@@ -2,12 +2,12 @@
 
 #include <sys/stat.h>
 
-#include <charconv>
 #include <fstream>
 #include <random>
 
 #include "app/SharedSecret.h"
 #include "http/HttpServer.h"
+#include "http/Paging.h"
 #include "json/JsonReader.h"
 #include "json/JsonWriter.h"
 #include "node/Admission.h"
@@ -132,29 +132,9 @@ void SandboxApi::createSandbox(const http::ExchangePtr& ex) {
 }
 
 void SandboxApi::listSandboxes(const http::ExchangePtr& ex) {
-  const http::HttpRequest& req = ex->request();
-  size_t limit = 20;
-  if (auto l = req.queryValue("limit")) {
-    int64_t n = 0;
-    auto res = std::from_chars(l->data(), l->data() + l->size(), n);
-    if (res.ec == std::errc() && res.ptr == l->data() + l->size() && n >= 1) {
-      limit = static_cast<size_t>(std::min<int64_t>(n, 200));
-    }
-  }
-  std::string cursor(req.queryValue("cursor").value_or(""));
-  const auto& all = provisioner_.sandboxes();
-  auto it = cursor.empty() ? all.begin() : all.upper_bound(cursor);
   json::JsonWriter w(4096);
-  w.beginObject().key("items").beginArray();
-  size_t n = 0;
-  std::string last;
-  for (; it != all.end() && n < limit; ++it, ++n) {
-    writeSandboxJson(w, it->second);
-    last = it->first;
-  }
-  w.endArray();
-  if (it != all.end() && n > 0) w.kv("next_cursor", last);
-  w.endObject();
+  http::writePage(w, provisioner_.sandboxes(), http::pageParams(ex->request(), 20, 200),
+                  [](json::JsonWriter& jw, const SandboxState& s) { writeSandboxJson(jw, s); });
   respondJson(ex, 200, w.str());
 }
 

@@ -1,10 +1,10 @@
 #include "orch/OrchApi.h"
 
-#include <charconv>
 #include <chrono>
 
 #include "app/SharedSecret.h"
 #include "http/HttpServer.h"
+#include "http/Paging.h"
 #include "http/UrlCodec.h"
 #include "json/JsonReader.h"
 #include "json/JsonWriter.h"
@@ -370,29 +370,10 @@ void OrchApi::createSandbox(const http::ExchangePtr& ex) {
 }
 
 void OrchApi::listSandboxes(const http::ExchangePtr& ex) {
-  const auto& req = ex->request();
-  size_t limit = options_.maxListItems;
-  if (auto l = req.queryValue("limit")) {
-    int64_t n = 0;
-    auto res = std::from_chars(l->data(), l->data() + l->size(), n);
-    if (res.ec == std::errc() && res.ptr == l->data() + l->size() && n >= 1) {
-      limit = static_cast<size_t>(std::min<int64_t>(n, static_cast<int64_t>(options_.maxListItems)));
-    }
-  }
-  std::string cursor(req.queryValue("cursor").value_or(""));
-  const auto& all = sandboxes_.sandboxes();
-  auto it = cursor.empty() ? all.begin() : all.upper_bound(cursor);
   json::JsonWriter w(8192);
-  w.beginObject().key("items").beginArray();
-  size_t n = 0;
-  std::string last;
-  for (; it != all.end() && n < limit; ++it, ++n) {
-    writeSandboxJson(w, it->second);
-    last = it->first;
-  }
-  w.endArray();
-  if (it != all.end() && n > 0) w.kv("next_cursor", last);
-  w.endObject();
+  http::writePage(w, sandboxes_.sandboxes(),
+                  http::pageParams(ex->request(), options_.maxListItems, options_.maxListItems),
+                  [](json::JsonWriter& jw, const OrchSandbox& s) { writeSandboxJson(jw, s); });
   ex->respond(200, w.str());
 }
 

@@ -8,8 +8,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 : "${CONTAINERD_SOCK:?run through tools/run-integration.sh}"
-passed=0
-failed=0
+# shellcheck source=tests/integration/lib.sh
+. tests/integration/lib.sh
 ORCH_SECRET=orch-client-secret-0123456789
 NODE_SECRET=orch-node-secret-0123456789
 OH="Authorization: Bearer $ORCH_SECRET"
@@ -35,19 +35,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAILED: $*" >&2; }
-check() {  # check NAME COMMAND...
-  local name=$1
-  shift
-  if "$@"; then ok; else bad "$name"; fi
-}
-has() {
-  local text=$1 p
-  shift
-  for p in "$@"; do grep -q -e "$p" <<<"$text" || return 1; done
-}
-lacks() { ! grep -q -e "$2" <<<"$1"; }
 
 # Starts (or restarts) the sbxlet of node $1 with secret $2.
 start_node() {
@@ -63,16 +50,11 @@ start_node() {
     --external-address "${NODE_EXT[$n]}" \
     --shutdown-grace 2 2>"$log" &
   NODE_PID[$n]=$!
-  local port=""
-  for _ in $(seq 1 200); do
-    port=$(grep -o '"msg":"listening".*"port":"[0-9]*"' "$log" | tail -1 | grep -o '"port":"[0-9]*"' | grep -o '[0-9]*')
-    if [ -n "$port" ] && grep -q '"msg":"state recovered"' "$log"; then
-      NODE_PORT[$n]=$port
-      return 0
-    fi
-    kill -0 "${NODE_PID[$n]}" 2>/dev/null || break
-    sleep 0.05
-  done
+  local port
+  if port=$(listening_port "$log" "${NODE_PID[$n]}" "state recovered"); then
+    NODE_PORT[$n]=$port
+    return 0
+  fi
   echo "sbxlet $n did not start:" >&2
   tail -5 "$log" >&2
   return 1
@@ -87,16 +69,11 @@ start_orch() {
     --heartbeat-interval 500ms --probe-timeout 1s --status-sync-interval 100ms \
     --host-port-min 40000 --host-port-max 40999 --shutdown-grace 2 "$@" 2>"$log" &
   ORCH_PID=$!
-  local port=""
-  for _ in $(seq 1 200); do
-    port=$(grep -o '"msg":"listening".*"port":"[0-9]*"' "$log" | tail -1 | grep -o '"port":"[0-9]*"' | grep -o '[0-9]*')
-    if [ -n "$port" ]; then
-      ORCH_PORT=$port
-      return 0
-    fi
-    kill -0 "$ORCH_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  local port
+  if port=$(listening_port "$log" "$ORCH_PID"); then
+    ORCH_PORT=$port
+    return 0
+  fi
   echo "sandboxd-o did not start:" >&2
   tail -5 "$log" >&2
   return 1
@@ -117,15 +94,6 @@ field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
 phase_of() { api GET "/api/v1/sandboxes/$1" | field phase; }
 node_state() { api GET "/api/v1/nodes/$1" | field state; }
 
-wait_for() {  # wait_for SECONDS COMMAND...: until COMMAND succeeds
-  local until=$((SECONDS + $1))
-  shift
-  while [ $SECONDS -lt $until ]; do
-    "$@" && return 0
-    sleep 0.1
-  done
-  "$@"
-}
 is_phase() { [ "$(phase_of "$1")" = "$2" ]; }
 is_state() { [ "$(node_state "$1")" = "$2" ]; }
 is_gone() { call GET "/api/v1/sandboxes/$1"; [ "$CODE" = 404 ]; }

@@ -7,8 +7,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 : "${CONTAINERD_SOCK:?run through tools/run-integration.sh}"
-passed=0
-failed=0
+# shellcheck source=tests/integration/lib.sh
+. tests/integration/lib.sh
 SECRET=integration-secret-0123456789
 H="Authorization: Bearer $SECRET"
 SBX_PID=""
@@ -30,23 +30,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAILED: $*" >&2; }
-check() {  # check NAME COMMAND...
-  local name=$1
-  shift
-  if "$@"; then ok; else bad "$name"; fi
-}
-
-# has TEXT PATTERN...: every (basic) regex matches TEXT; lacks TEXT PATTERN:
-# none does. TEXT is passed as an argument, never spliced into a command.
-has() {
-  local text=$1 p
-  shift
-  for p in "$@"; do grep -q -e "$p" <<<"$text" || return 1; done
-}
-lacks() { ! grep -q -e "$2" <<<"$1"; }
 
 CTR() { ctr --address "$CONTAINERD_SOCK" -n "$NS" "$@"; }
 
@@ -84,13 +67,7 @@ start_sbxlet() {
     --cni-conf-path "$STATE/cni/20-sbxnet.conflist" --netns-prefix "$NETNS_PREFIX" \
     --shutdown-grace 2 "$@" 2>"$LOG" &
   SBX_PID=$!
-  PORT=""
-  for _ in $(seq 1 200); do
-    PORT=$(grep -o '"msg":"listening".*"port":"[0-9]*"' "$LOG" | tail -1 | grep -o '"port":"[0-9]*"' | grep -o '[0-9]*')
-    if [ -n "$PORT" ] && grep -q '"msg":"state recovered"' "$LOG"; then return 0; fi
-    kill -0 "$SBX_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  PORT=$(listening_port "$LOG" "$SBX_PID" "state recovered") && return 0
   echo "sbxlet did not start; log:" >&2
   tail -5 "$LOG" >&2
   return 1
