@@ -285,8 +285,12 @@ settled() {
   body=$(api GET /api/v1/sandboxes)
   ! grep -q '"phase":"\(Pending\|Scheduled\|Deleting\)"' <<<"$body"
 }
-check "after the restart every sandbox settles" wait_for 60 settled
+check "after the restart every sandbox settles" wait_for 90 settled
 body=$(api GET /api/v1/sandboxes)
+settled || {
+  echo "not settled:" >&2
+  sed 's/},{"id":/}\n{"id":/g' <<<"$body" | grep -v '"phase":"Running"' | cut -c1-400 | head -5 >&2
+}
 check "... none failed (got $(grep -o '"message":"[^"]*"' <<<"$body" | sort | uniq -c | head -3))" lacks "$body" '"phase":"Failed"'
 pairs=$(sed 's/},{"id":/}\n{"id":/g' <<<"$body" | grep -o '"node_name":"[ab]".*"host_port":[0-9]*' |
   sed 's/"node_name":"\([ab]\)".*"host_port":\([0-9]*\)/\1:\2/')
