@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "base/Result.h"
+#include "node/SandboxBackend.h"
 #include "node/SandboxState.h"
 #include "reactor/EventLoop.h"
 #include "runtime/ContainerdClient.h"
@@ -83,13 +84,13 @@ struct NetworkParts {
   net::ProbeRunner* probes = nullptr;
 };
 
-class Provisioner {
+class Provisioner final : public SandboxBackend {
  public:
   Provisioner(EventLoop& loop, WorkerPool& pool, runtime::ContainerdClient& containerd,
               ImageService& images, SandboxStore& store, StatePersister& persister,
               Admission& admission, net::Netns& netns, NetworkParts network,
               ProvisionerConfig config);
-  ~Provisioner();
+  ~Provisioner() override;
   Provisioner(const Provisioner&) = delete;
   Provisioner& operator=(const Provisioner&) = delete;
 
@@ -97,35 +98,36 @@ class Provisioner {
   // refreshed from containerd; one interrupted while creating is failed and
   // its runtime objects released; one interrupted while deleting is deleted.
   // `done(problems)` lists unreadable state files.
-  void recover(std::function<void(std::vector<std::string>)> done);
+  void recover(std::function<void(std::vector<std::string>)> done) override;
 
   // Admits and persists a new sandbox, then answers `accepted` (with the
   // sandbox in phase creating, or a 400-class error: duplicate id,
   // admission) and provisions it in the background. `spec.id` must be set.
-  void create(SandboxSpec spec, std::function<void(Result<const SandboxState*>)> accepted);
+  void create(SandboxSpec spec, std::function<void(Result<const SandboxState*>)> accepted) override;
 
   // Deletes a sandbox (idempotent: unknown ids succeed at once). `done`
   // runs once everything it owned is released.
-  void remove(const std::string& id, std::function<void(Status)> done);
+  void remove(const std::string& id, std::function<void(Status)> done) override;
 
   // Re-reads task pids and statuses from containerd (GET /v1/sandboxes/{id}).
   // Error code 404 for an unknown id.
-  void refresh(const std::string& id, std::function<void(Result<const SandboxState*>)> done);
+  void refresh(const std::string& id,
+               std::function<void(Result<const SandboxState*>)> done) override;
 
   // Compares what sbxlet knows with containerd, the network namespaces, the
   // IP leases and the firewall: a sandbox whose task died becomes error; one
   // creating for longer than provision_timeout fails; anything carrying
   // sbxlet's marks that no sandbox owns is released. `done` gets the first
   // error (the pass still does everything it can).
-  void reconcile(std::function<void(Status)> done);
+  void reconcile(std::function<void(Status)> done) override;
 
   // Containerd task events (from TaskEventStream).
   void onTaskEvent(const runtime::TaskEvent& ev);
 
-  const SandboxState* find(const std::string& id) const;
-  const std::map<std::string, SandboxState>& sandboxes() const { return sandboxes_; }
+  const SandboxState* find(const std::string& id) const override;
+  const std::map<std::string, SandboxState>& sandboxes() const override { return sandboxes_; }
   const ProvisionerConfig& config() const { return config_; }
-  SandboxStore& store() { return store_; }
+  SandboxStore& store() override { return store_; }
 
  private:
   struct Job;  // per-sandbox bookkeeping while creating or deleting

@@ -11,7 +11,7 @@
 #include "json/JsonReader.h"
 #include "json/JsonWriter.h"
 #include "node/Admission.h"
-#include "node/Provisioner.h"
+#include "node/SandboxBackend.h"
 #include "node/SandboxStore.h"
 #include "reactor/EventLoop.h"
 #include "reactor/WorkerPool.h"
@@ -36,7 +36,7 @@ int statusFor(const Error& e, int fallback) { return e.code >= 400 && e.code < 6
 
 }  // namespace
 
-SandboxApi::SandboxApi(Provisioner& provisioner, Admission& admission, WorkerPool& pool,
+SandboxApi::SandboxApi(SandboxBackend& provisioner, Admission& admission, WorkerPool& pool,
                        SandboxApiOptions options)
     : provisioner_(provisioner), admission_(admission), pool_(pool), options_(std::move(options)) {}
 

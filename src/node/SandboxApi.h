@@ -18,7 +18,7 @@ class WorkerPool;
 namespace sbx::node {
 
 class Admission;
-class Provisioner;
+class SandboxBackend;
 
 struct SandboxApiOptions {
   std::string sharedSecret;      // required: empty refuses every request
@@ -32,7 +32,7 @@ struct SandboxApiOptions {
 
 class SandboxApi {
  public:
-  SandboxApi(Provisioner& provisioner, Admission& admission, WorkerPool& pool,
+  SandboxApi(SandboxBackend& provisioner, Admission& admission, WorkerPool& pool,
              SandboxApiOptions options);
 
   void registerRoutes(http::Router& router);
@@ -52,7 +52,7 @@ class SandboxApi {
   void deleteSandbox(const http::ExchangePtr& ex);
   void reconcile(const http::ExchangePtr& ex);
 
-  Provisioner& provisioner_;
+  SandboxBackend& provisioner_;
   Admission& admission_;
   WorkerPool& pool_;
   SandboxApiOptions options_;

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "base/Quantity.h"
+
 namespace sbx::node {
 
 namespace {
@@ -30,7 +32,9 @@ Status emptyOrAbsolutePath(const std::string& s) {
 }
 
 Status validateRuntime(const std::string& s) {
-  if (s != "runsc" && s != "runc") return Error("must be runsc or runc, got " + quoted(s));
+  if (s != "runsc" && s != "runc" && s != "sim") {
+    return Error("must be runsc, runc or sim, got " + quoted(s));
+  }
   return Status();
 }
 
@@ -184,7 +188,9 @@ config::ConfigSchema<SbxletConfig> sbxletConfigSchema(const SbxletConfigHooks& h
   s.string("state_dir", "/var/lib/sandboxd",
            "where sbxlet keeps its state (sandboxes under sandboxes/<id>/)", &C::stateDir)
       .validate(absolutePath);
-  s.string("runtime", "runsc", "OCI runtime: runsc (gVisor) or runc", &C::runtime)
+  s.string("runtime", "runsc",
+           "OCI runtime: runsc (gVisor) or runc; sim: a hollow node for scale tests (nothing runs)",
+           &C::runtime)
       .validate(validateRuntime);
   s.string("runtime_binary", "", "runtime binary the shim runs; none: the runtime's own binary",
            &C::runtimeBinary);
@@ -266,6 +272,28 @@ config::ConfigSchema<SbxletConfig> sbxletConfigSchema(const SbxletConfigHooks& h
             &C::httpMaxConnections);
   s.memory("http_max_body_bytes", "1Mi", "largest HTTP request body accepted",
            &C::httpMaxBodyBytes);
+  // runtime "sim" (hollow node, node/SimRuntime.h) only.
+  s.duration("sim_start_latency", "200ms", "sim: time from create to running", &C::simStartLatency)
+      .range(nanoseconds(0), std::chrono::hours(1));
+  s.duration("sim_start_jitter", "0s", "sim: up to this much more start latency (uniform)",
+             &C::simStartJitter)
+      .range(nanoseconds(0), std::chrono::hours(1));
+  s.integer("sim_failure_percent", 0, 0, 100, "sim: share of starts that fail (phase error)",
+            &C::simFailurePercent);
+  s.string("sim_cpu", "", "sim: CPU capacity the node reports (e.g. 64 or 500m); none: the host's",
+           &C::simCpu)
+      .validate([](const std::string& v) -> Status {
+        if (v.empty()) return Status();
+        if (auto r = parseCpuMillis(v); !r.ok()) return r.error();
+        return Status();
+      });
+  s.string("sim_memory", "", "sim: memory capacity the node reports (e.g. 256Gi); none: the host's",
+           &C::simMemory)
+      .validate([](const std::string& v) -> Status {
+        if (v.empty()) return Status();
+        if (auto r = parseMemoryBytes(v); !r.ok()) return r.error();
+        return Status();
+      });
   return s;
 }
 

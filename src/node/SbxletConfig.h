@@ -47,7 +47,7 @@ struct SbxletConfig {
   std::string containerdAddress;    // "/run/containerd/containerd.sock"
   std::string containerdNamespace;  // "k8s.io"
   std::string stateDir;             // "/var/lib/sandboxd"; sandboxes under sandboxes/<id>/
-  std::string runtime;              // "runsc" or "runc"
+  std::string runtime;              // "runsc", "runc" or "sim" (hollow node)
   // The OCI runtime binary the shim runs. Loaded as "" = the runtime's own
   // binary; finalizeSbxletConfig() sets it to `runtime` ("runsc").
   std::string runtimeBinary;
@@ -86,6 +86,12 @@ struct SbxletConfig {
   std::chrono::nanoseconds shutdownGrace{0};  // 10s
   int httpMaxConnections = 0;                 // 10000
   int64_t httpMaxBodyBytes = 0;               // 1Mi
+  // runtime "sim" (a hollow node for scale tests; node/SimRuntime.h).
+  std::chrono::nanoseconds simStartLatency{0};  // 200ms: create → running
+  std::chrono::nanoseconds simStartJitter{0};   // 0s: uniform extra latency
+  int simFailurePercent = 0;                    // 0: share of starts that fail
+  std::string simCpu;     // "" = the host's CPU capacity; else a CPU quantity ("64")
+  std::string simMemory;  // "" = the host's memory; else a memory quantity ("256Gi")
 };
 
 struct SbxletConfigHooks {

@@ -199,7 +199,7 @@ TEST_CASE("SbxletConfig: error messages name the key and the source") {
   CHECK(h.error({"--worker-threads", "65"}) ==
         "invalid value for worker_threads (from --worker-threads): must be between 1 and 64");
   CHECK(h.error({"--runtime", "kata"}) ==
-        "invalid value for runtime (from --runtime): must be runsc or runc, got \"kata\"");
+        "invalid value for runtime (from --runtime): must be runsc, runc or sim, got \"kata\"");
   CHECK(h.error({"--state-dir", "rel/dir"}) ==
         "invalid value for state_dir (from --state-dir): must be an absolute path");
   CHECK(h.error({"--log-file-prefix", "a/b"}) ==
@@ -294,7 +294,12 @@ TEST_CASE("SbxletConfig: --help lists every key and never the secret") {
                                              "worker_threads",
                                              "shutdown_grace",
                                              "http_max_connections",
-                                             "http_max_body_bytes"};
+                                             "http_max_body_bytes",
+                                             "sim_start_latency",
+                                             "sim_start_jitter",
+                                             "sim_failure_percent",
+                                             "sim_cpu",
+                                             "sim_memory"};
   std::vector<std::string> names;
   for (const config::KeyDef& key : schema.schema().keys()) names.push_back(key.name);
   CHECK(names == expected);
@@ -416,4 +421,27 @@ TEST_CASE("SbxletConfig: egress_deny_cidrs defaults to SPEC's ranges; a bad one 
                             [](const std::string&) { return Result<std::optional<std::string>>(std::nullopt); });
   REQUIRE(!r.ok());
   CHECK(r.message().find("egress_deny_cidrs") != std::string::npos);
+}
+
+TEST_CASE("SbxletConfig: the hollow node's keys (runtime sim)") {
+  Harness h;
+  auto d = h.load({});
+  REQUIRE(d.ok());
+  CHECK(d->config.simStartLatency == std::chrono::milliseconds(200));
+  CHECK(d->config.simStartJitter == std::chrono::nanoseconds(0));
+  CHECK(d->config.simFailurePercent == 0);
+  CHECK(d->config.simCpu.empty());
+  CHECK(d->config.simMemory.empty());
+  auto r = h.load({"--runtime", "sim", "--sim-start-latency", "50ms", "--sim-start-jitter", "1s",
+                   "--sim-failure-percent", "5", "--sim-cpu", "64", "--sim-memory", "256Gi"});
+  REQUIRE(r.ok());
+  CHECK(r->config.runtime == "sim");
+  CHECK(r->config.simStartLatency == std::chrono::milliseconds(50));
+  CHECK(r->config.simStartJitter == std::chrono::seconds(1));
+  CHECK(r->config.simFailurePercent == 5);
+  CHECK(r->config.simCpu == "64");
+  CHECK(r->config.simMemory == "256Gi");
+  CHECK(h.error({"--sim-cpu", "lots"}).find("invalid value for sim_cpu (from --sim-cpu): invalid cpu quantity") == 0);
+  CHECK(h.error({"--sim-memory", "0"}).find("invalid value for sim_memory (from --sim-memory)") == 0);
+  CHECK(h.error({"--sim-failure-percent", "101"}).find("sim_failure_percent") != std::string::npos);
 }

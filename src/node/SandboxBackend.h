@@ -1,0 +1,48 @@
+#pragma once
+// SandboxBackend: what the node API (SandboxApi) and sbxlet's main need of
+// whatever runs the sandboxes. Two implementations:
+//   Provisioner  containerd + CNI + firewall: real sandboxes (runtime runc,
+//                runsc);
+//   SimRuntime   a hollow node for scale tests (runtime "sim"): the same
+//                admission, address and host-port accounting, state files
+//                and phases, but nothing runs.
+//
+// Loop-thread only.
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/Result.h"
+#include "node/SandboxState.h"
+
+namespace sbx::node {
+
+class SandboxStore;
+
+class SandboxBackend {
+ public:
+  virtual ~SandboxBackend() = default;
+
+  // Loads the state files at start; `done(problems)` lists unreadable ones.
+  virtual void recover(std::function<void(std::vector<std::string>)> done) = 0;
+  // Admits and persists a new sandbox, then answers `accepted` (phase
+  // creating, or a 4xx error) and provisions it in the background.
+  virtual void create(SandboxSpec spec,
+                      std::function<void(Result<const SandboxState*>)> accepted) = 0;
+  // Idempotent delete; `done` runs once everything the sandbox owned is
+  // released.
+  virtual void remove(const std::string& id, std::function<void(Status)> done) = 0;
+  // The sandbox refreshed from its runtime; error code 404 for an unknown id.
+  virtual void refresh(const std::string& id,
+                       std::function<void(Result<const SandboxState*>)> done) = 0;
+  // Compares what sbxlet knows with what exists and repairs drift.
+  virtual void reconcile(std::function<void(Status)> done) = 0;
+
+  virtual const SandboxState* find(const std::string& id) const = 0;
+  virtual const std::map<std::string, SandboxState>& sandboxes() const = 0;
+  virtual SandboxStore& store() = 0;
+};
+
+}  // namespace sbx::node
