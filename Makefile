@@ -4,6 +4,7 @@
 #   make test       install missing deps, build, run every test (incl. check)
 #   make check      unit tests under ASan+UBSan and under TSan
 #   make up / down  start / stop the whole system on the embedded defaults
+#   make bench      every benchmark, one report in bench/results/
 #   make bench-http wrk against sbxlet and nginx, side by side
 
 SHELL := /bin/bash
@@ -55,7 +56,7 @@ UNIT_TESTS := $(BUILD)/unit_tests
 INTEG_TESTS := $(BUILD)/integration_tests
 
 .SECONDARY:
-.PHONY: bench-orch bench-probes all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http bench-create clean format
+.PHONY: bench bench-density bench-scale bench-orch bench-probes all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http bench-create clean format
 
 all: $(DAEMONS)
 
@@ -87,6 +88,10 @@ $(BIN)/probe-bench: $(BUILD)/tools/probe-bench.o $(LIBSBX) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) $< $(LIBSBX) $(LDLIBS) -o $@
 $(BUILD)/tools/probe-bench.o: | $(PROTO_LIB)
+$(BIN)/loadgen: $(BUILD)/tools/loadgen.o $(LIBSBX) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $< $(LIBSBX) $(LDLIBS) -o $@
+$(BUILD)/tools/loadgen.o: | $(PROTO_LIB)
 
 $(UNIT_TESTS): $(TEST_OBJS) $(LIBSBX) $(PROTO_LIB)
 	$(CXX) $(LDFLAGS) $(TEST_OBJS) $(LIBSBX) $(LDLIBS) -o $@
@@ -107,7 +112,7 @@ TSAN_FLAGS := -fsanitize=thread
 # one "N passed, M failed" line.
 test:
 	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
-	@$(MAKE) --no-print-directory -j$(JOBS) $(DAEMONS) $(UNIT_TESTS) $(INTEG_TESTS) $(BIN)/probe-bench
+	@$(MAKE) --no-print-directory -j$(JOBS) $(DAEMONS) $(UNIT_TESTS) $(INTEG_TESTS) $(BIN)/probe-bench $(BIN)/loadgen
 	@$(MAKE) --no-print-directory -j$(JOBS) sanitizer-builds
 	@tools/run-tests.sh
 
@@ -147,9 +152,26 @@ down:
 bench-probes: $(BIN)/probe-bench
 	unshare -n sh -c 'ip link set lo up && exec $(BIN)/probe-bench $(PROBE_ARGS) 1000 5000 10000'
 
-bench-http: $(BIN)/sbxlet
+bench-http: $(BIN)/sbxlet $(BIN)/loadgen
 	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
 	bench/http.sh
+
+# Every benchmark below, one report: bench/results/<date>-<commit>.md
+# (bench/all.sh; ONLY="http scale" runs some of them).
+bench:
+	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
+	@$(MAKE) --no-print-directory -j$(JOBS) $(DAEMONS) $(BIN)/loadgen $(BIN)/probe-bench
+	bench/all.sh
+
+# Memory per sandbox: hollow (bytes of sbxlet RSS) and real runc (by holder).
+bench-density: $(BIN)/sbxlet $(BIN)/loadgen
+	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
+	bench/density.sh
+
+# The control plane on 100 hollow nodes with 10,000 sandboxes from loadgen.
+bench-scale: $(DAEMONS) $(BIN)/loadgen
+	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
+	bench/scale.sh
 
 # Create → running, runc and runsc, 20 sequential and 20 concurrent, beside
 # bare `ctr run -d` in the same run; writes bench/results/create-*.md.
@@ -174,4 +196,4 @@ clean-ours:
 	find build -mindepth 1 -maxdepth 1 ! -name proto -exec rm -rf {} +
 	rm -rf bin
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(INTEG_OBJS:.o=.d) $(LLHTTP_OBJS:.o=.d) $(BUILD)/src/cmd/sbxlet.d $(BUILD)/src/cmd/sandboxd-o.d $(BUILD)/tools/probe-bench.d
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(INTEG_OBJS:.o=.d) $(LLHTTP_OBJS:.o=.d) $(BUILD)/src/cmd/sbxlet.d $(BUILD)/src/cmd/sandboxd-o.d $(BUILD)/tools/probe-bench.d $(BUILD)/tools/loadgen.d

@@ -141,8 +141,10 @@ diff=$((o50 - d50))
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet 2>/dev/null || commit="$commit (working tree modified)"
 out="bench/results/orch-$(date -u +%Y-%m-%d)-${commit%% *}.md"
+# make bench: one section of its report (BENCH_MD), else a file of its own.
+[ -n "${BENCH_MD:-}" ] && out=$WORK/section.md
 {
-  echo "# Create to Running: through sandboxd-o vs directly on sbxlet"
+  echo "${BENCH_MD:+##}# Create to Running: through sandboxd-o vs directly on sbxlet"
   echo
   echo "$(date -u +%FT%TZ), commit $commit, $(nproc) cores, runc, one node, N=$N sequential each (alternating)."
   echo "One alpine:3.20 container (sh sleeping 600 s, 100m, 32Mi); GET every 10 ms on both paths."
@@ -154,5 +156,7 @@ out="bench/results/orch-$(date -u +%Y-%m-%d)-${commit%% *}.md"
   echo
   echo "sandboxd-o adds $diff ms at p50 (target <= 50 ms; the reference implementation adds 10-18 s)."
   echo "failures: $FAILS; run time $((SECONDS - T_START)) s"
+  echo
 } | tee "$out"
+[ -n "${BENCH_MD:-}" ] && cat "$out" >> "$BENCH_MD"
 [ "$FAILS" -eq 0 ]

@@ -17,7 +17,7 @@ PACKAGES=(
   # test registry and images
   docker-registry skopeo busybox-static
   # benchmarks and tools
-  wrk nginx-light hyperfine curl procps
+  wrk nginx-light hyperfine curl procps jq
 )
 
 missing=()

@@ -74,6 +74,7 @@ run_script daemons tests/integration/daemons_test.sh
 run_doctest integration tools/run-integration.sh build/integration_tests
 run_script sbxlet "tools/run-integration.sh tests/integration/sbxlet_test.sh"
 run_script orch "tools/run-integration.sh tests/integration/orch_test.sh"
+run_script hollow tests/integration/hollow_test.sh
 
 echo
 echo "all suites: $total_pass passed, $total_fail failed"

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <random>
 
+#include "app/LoopStats.h"
 #include "app/SharedSecret.h"
 #include "http/HttpServer.h"
 #include "http/Paging.h"
@@ -81,26 +82,8 @@ void SandboxApi::nodeStatus(const http::ExchangePtr& ex) {
   respondJson(ex, 200, w.str());
 }
 
-// The event loop's health: turns so far and the longest turn (the worst
-// stall any callback imposed on every other client). `?reset=1` starts a new
-// measurement window after reading.
-void SandboxApi::loopStats(const http::ExchangePtr& ex) {
-  EventLoop::Stats st = options_.loop->stats();
-  json::JsonWriter w(256);
-  w.beginObject()
-      .kv("turns", st.turns)
-      .kv("max_stall_us",
-          static_cast<int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(st.maxBusy).count()))
-      .kv("max_stall_cpu_us",
-          static_cast<int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(st.maxBusyCpu).count()))
-      .kv("watchers", st.watchers)
-      .kv("timers", st.timers)
-      .endObject();
-  if (ex->request().queryValue("reset") == std::optional<std::string_view>("1")) {
-    options_.loop->resetMaxBusy();
-  }
-  respondJson(ex, 200, w.str());
-}
+// The event loop's health (app/LoopStats.h).
+void SandboxApi::loopStats(const http::ExchangePtr& ex) { app::serveLoopStats(ex, *options_.loop); }
 
 void SandboxApi::createSandbox(const http::ExchangePtr& ex) {
   thread_local json::JsonReader reader;

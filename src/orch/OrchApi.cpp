@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "app/LoopStats.h"
 #include "app/SharedSecret.h"
 #include "http/HttpServer.h"
 #include "http/Paging.h"
@@ -94,6 +95,9 @@ void OrchApi::registerRoutes(http::Router& r) {
   on("GET", "/api/v1/sandboxes", &OrchApi::listSandboxes);
   on("GET", "/api/v1/sandboxes/{id}", &OrchApi::getSandbox);
   on("DELETE", "/api/v1/sandboxes/{id}", &OrchApi::deleteSandbox);
+  // The loop's health (app/LoopStats.h), for benchmarks and operators.
+  r.add("GET", "/api/v1/loop",
+        guarded([this](const http::ExchangePtr& ex) { app::serveLoopStats(ex, loop_); }));
 
   // The node proxy. Ids and names are checked before they go into a path
   // on the node (no "../" or "%2f" reaches it).
