@@ -1,6 +1,7 @@
 #pragma once
 // NodeRegistry: the nodes sandboxd-o schedules on (SPEC §2 "Nodes"): API and
-// config registrations, heartbeats on the loop for every node at once, and
+// config registrations, heartbeats on the loop (each node once per interval,
+// spread over it in slices), and
 // the streaks that make a node Ready or NotReady.
 //
 // A heartbeat is GET /healthz (open) then GET /v1/node/status (with the
@@ -93,6 +94,7 @@ class NodeRegistry {
   std::map<std::string, Runtime> runtime_;
   uint64_t nextGeneration_ = 1;
   Timer timer_;
+  uint64_t beatTick_ = 0;  // heartbeat slices so far
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

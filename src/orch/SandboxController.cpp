@@ -421,19 +421,44 @@ void SandboxController::syncStatuses(bool includeRunning) {
       std::vector<std::string> batch(ids.begin() + static_cast<std::ptrdiff_t>(from),
                                      ids.begin() + static_cast<std::ptrdiff_t>(
                                                        std::min(ids.size(), from + kMaxStatusIds)));
-      json::JsonWriter w(64 + batch.size() * 48);
-      w.beginObject().key("ids").beginArray();
-      for (const auto& id : batch) w.value(id);
-      w.endArray().endObject();
-      client_.call(nodes_.endpoint(*n), "POST", "/v1/sandboxes/statuses", w.take(),
-                   config_.opTimeout,
-                   [this, node, batch, left, alive = std::weak_ptr<bool>(alive_)](
-                       Result<NodeReply> r) {
-                     if (alive.expired()) return;
-                     if (--*left == 0) syncing_.erase(node);
-                     onStatuses(node, batch, std::move(r));
-                   });
+      statusCalls_.push_back(StatusCall{node, std::move(batch), left});
     }
+  }
+  sendStatusCalls();
+}
+
+void SandboxController::sendStatusCalls() {
+  for (size_t n = 0; !statusCalls_.empty(); ++n) {
+    if (n == kStatusCallsPerTurn) {
+      if (!statusCallsPosted_) {
+        statusCallsPosted_ = true;
+        loop_.postNextTurn([this, alive = std::weak_ptr<bool>(alive_)] {
+          if (alive.expired()) return;
+          statusCallsPosted_ = false;
+          sendStatusCalls();
+        });
+      }
+      return;
+    }
+    StatusCall call = std::move(statusCalls_.front());
+    statusCalls_.pop_front();
+    const OrchNode* node = nodes_.find(call.node);
+    if (!node) {
+      if (--*call.left == 0) syncing_.erase(call.node);
+      continue;
+    }
+    json::JsonWriter w(64 + call.ids.size() * 48);
+    w.beginObject().key("ids").beginArray();
+    for (const auto& id : call.ids) w.value(id);
+    w.endArray().endObject();
+    client_.call(nodes_.endpoint(*node), "POST", "/v1/sandboxes/statuses", w.take(),
+                 config_.opTimeout,
+                 [this, name = call.node, batch = std::move(call.ids), left = call.left,
+                  alive = std::weak_ptr<bool>(alive_)](Result<NodeReply> r) {
+                   if (alive.expired()) return;
+                   if (--*left == 0) syncing_.erase(name);
+                   onStatuses(name, batch, std::move(r));
+                 });
   }
 }
 

@@ -31,6 +31,7 @@
 //
 // Loop-thread only.
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -126,6 +127,9 @@ class SandboxController {
   void armTtl(const std::string& id);
   void expire(const std::string& id);
   void syncStatuses(bool includeRunning);
+  // Sends queued statuses calls, kStatusCallsPerTurn at most per loop turn
+  // (a hundred nodes' calls in one turn stalled the loop for milliseconds).
+  void sendStatusCalls();
   void onStatuses(const std::string& node, const std::vector<std::string>& ids,
                   Result<NodeReply> r);
   void maintenance();
@@ -149,6 +153,14 @@ class SandboxController {
   std::map<std::string, std::map<std::string, Reservation>> reservations_;
   std::set<std::pair<int64_t, std::string>> pending_;  // (created_at, id)
   std::set<std::string> syncing_;                       // nodes with a statuses call in flight
+  struct StatusCall {
+    std::string node;
+    std::vector<std::string> ids;
+    std::shared_ptr<size_t> left;  // the node's calls not answered yet
+  };
+  std::deque<StatusCall> statusCalls_;  // queued by syncStatuses, not sent yet
+  bool statusCallsPosted_ = false;
+  static constexpr size_t kStatusCallsPerTurn = 16;
   std::set<std::string> accepted_;  // Scheduled and accepted by their node: polled until Running
   // (node, sandbox) whose create got no answer: deleted there until the node
   // confirms (value: a DELETE is in flight); its ports stay booked under

@@ -143,12 +143,31 @@ void StoreWriter::finishJob(Job& job, WorkerPool::JobStatus status) {
 }
 
 bool StoreWriter::complete(std::vector<Waiter> finished, const Status& outcome) {
-  // `finished` is a local: a callback that destroys the writer does not pull
-  // the vector being iterated from under us. Returns false when one did.
+  for (Waiter& w : finished) completing_.push_back(Completed{std::move(w), outcome});
+  return drainCompleted();
+}
+
+bool StoreWriter::drainCompleted() {
   std::weak_ptr<bool> alive = alive_;
-  for (Waiter& w : finished) {
-    completedSeq_ = w.seq;
-    if (w.done) w.done(outcome);
+  for (size_t n = 0; !completing_.empty(); ++n) {
+    if (n == kCallbacksPerTurn) {
+      // The rest in a later turn, after other clients' I/O and timers.
+      if (!drainPosted_) {
+        drainPosted_ = true;
+        loop_.postNextTurn([this, alive] {
+          if (alive.expired()) return;
+          drainPosted_ = false;
+          drainCompleted();
+        });
+      }
+      return runReadyFlushes();
+    }
+    // Popped before the call: a callback that destroys the writer does not
+    // leave us holding a reference into its queue.
+    Completed c = std::move(completing_.front());
+    completing_.pop_front();
+    completedSeq_ = c.waiter.seq;
+    if (c.waiter.done) c.waiter.done(c.outcome);
     if (alive.expired()) return false;
   }
   return runReadyFlushes();

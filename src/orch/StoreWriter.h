@@ -74,7 +74,13 @@ class StoreWriter {
   // Transactions that ran so far (committed or failed).
   uint64_t transactions() const { return transactions_; }
   // Nothing waiting and nothing in flight.
-  bool idle() const { return !inFlight_ && waiters_.empty(); }
+  bool idle() const { return !inFlight_ && waiters_.empty() && completing_.empty(); }
+
+  // Completion callbacks run at most this many per loop turn: a group
+  // commit of a thousand submissions would otherwise run a thousand
+  // callbacks (HTTP answers, requests to nodes) in one turn and stall every
+  // other client of the loop for tens of milliseconds.
+  static constexpr size_t kCallbacksPerTurn = 32;
 
  private:
   struct Waiter {
@@ -92,6 +98,9 @@ class StoreWriter {
   void kick();
   void finishJob(Job& job, WorkerPool::JobStatus status);
   bool complete(std::vector<Waiter> finished, const Status& outcome);
+  // Runs queued completions, kCallbacksPerTurn at most, then posts itself
+  // for the rest. False when a callback destroyed the writer.
+  bool drainCompleted();
   bool runReadyFlushes();
 
   EventLoop& loop_;
@@ -105,6 +114,13 @@ class StoreWriter {
   // The changes of the submissions not yet in a transaction, in order.
   std::deque<StoreChange> changes_;
   std::deque<PendingFlush> flushes_;
+  // Finished submissions whose callbacks have not run yet, in order.
+  struct Completed {
+    Waiter waiter;
+    Status outcome;
+  };
+  std::deque<Completed> completing_;
+  bool drainPosted_ = false;
   size_t inFlightWaiters_ = 0;
   bool inFlight_ = false;
   bool kickScheduled_ = false;

@@ -104,6 +104,11 @@ class EventLoop {
   // Thread-safe. Queues `fn` to run on the loop thread in a later turn.
   // Wakeups are coalesced: one eventfd write per batch.
   void post(Functor fn);
+  // Loop thread. Runs `fn` in a later turn than this one, after that turn's
+  // I/O and timers (post() from an I/O callback or a timer may still run in
+  // this turn's posted batch). For splitting long work into slices that let
+  // other clients in between.
+  void postNextTurn(Functor fn);
   // Loop thread. Runs `fn` at the end of this turn.
   void defer(Functor fn);
   // Loop thread. Destroys `obj` at the end of this turn.
@@ -136,6 +141,20 @@ class EventLoop {
     // long maxBusy with a short maxBusyCpu means the thread was preempted
     // (machine overloaded), not that a callback blocked or computed.
     Duration maxBusyCpu{0};
+    // Where the turn with the most CPU (maxBusyCpu) spent its wall time:
+    // I/O callbacks (and how many ran), timers, posted and deferred
+    // functions. Tells which kind of work to slice.
+    struct TurnShape {
+      int ioEvents = 0;
+      Duration io{0};
+      Duration timers{0};
+      Duration posted{0};
+      Duration deferred{0};
+    } worstTurn;
+    // Turns longer than 5 ms: by wall time, and by the loop thread's own
+    // CPU time (the rest of a wall-long turn is preemption).
+    uint64_t turnsOver5ms = 0;
+    uint64_t turnsOver5msCpu = 0;
     size_t watchers = 0;
     size_t timers = 0;
   };
@@ -143,6 +162,9 @@ class EventLoop {
   void resetMaxBusy() {
     maxBusy_ = Duration::zero();
     maxBusyCpu_ = Duration::zero();
+    worstTurn_ = Stats::TurnShape{};
+    turnsOver5ms_ = 0;
+    turnsOver5msCpu_ = 0;
   }
 
  private:
@@ -190,10 +212,14 @@ class EventLoop {
   std::vector<Functor> deferred_;
   std::vector<std::unique_ptr<DeferredDeletable>> toDelete_;
 
+  static constexpr size_t kMaxEventsPerTurn = 64;
   std::vector<epoll_event> events_;
   uint64_t turns_ = 0;
   Duration maxBusy_{0};
   Duration maxBusyCpu_{0};
+  Stats::TurnShape worstTurn_;
+  uint64_t turnsOver5ms_ = 0;
+  uint64_t turnsOver5msCpu_ = 0;
 };
 
 }  // namespace sbx

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -413,4 +414,38 @@ TEST_CASE("StoreWriter: a callback may destroy the writer") {
   REQUIRE(pool.submit([] {}, [&](WorkerPool::JobStatus) { sentinel = true; }).ok());
   REQUIRE(test::runUntil(loop, [&] { return sentinel; }));
   CHECK(callbacks == 1);
+}
+
+TEST_CASE("StoreWriter: a big group commit's callbacks run a slice per loop turn, in order") {
+  EventLoop loop;
+  WorkerPool pool(loop, {.threads = 2, .maxQueued = 64});
+  FakeStore store;
+  StoreWriter writer(loop, pool, store);
+  store.gate.hold();
+  writer.submit(put("first"), [](Status) {});
+  REQUIRE(test::runUntil(loop, [&] { return store.started == 1; }));
+  // 200 submissions queue behind the held transaction and commit together.
+  std::vector<int> order;
+  std::vector<uint64_t> turnOf;
+  for (int i = 0; i < 200; ++i) {
+    writer.submit(put("s" + std::to_string(i)), [&, i](Status st) {
+      CHECK(st.ok());
+      order.push_back(i);
+      turnOf.push_back(loop.stats().turns);
+    });
+  }
+  bool flushed = false;
+  writer.flush([&] { flushed = true; });
+  store.gate.release();
+  REQUIRE(test::runUntil(loop, [&] { return order.size() == 200 && flushed; }));
+  CHECK(store.batchSizes() == std::vector<size_t>{1, 200});
+  for (int i = 0; i < 200; ++i) CHECK(order[i] == i);
+  // No turn ran more than kCallbacksPerTurn of them.
+  std::map<uint64_t, size_t> perTurn;
+  for (uint64_t t : turnOf) ++perTurn[t];
+  size_t most = 0;
+  for (const auto& [turn, n] : perTurn) most = std::max(most, n);
+  CHECK(most <= StoreWriter::kCallbacksPerTurn);
+  CHECK(perTurn.size() >= 200 / StoreWriter::kCallbacksPerTurn);
+  CHECK(writer.idle());
 }

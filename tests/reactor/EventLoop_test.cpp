@@ -167,3 +167,37 @@ TEST_CASE("EventLoop defer runs at the end of the turn") {
   CHECK(test::runUntil(loop, [&] { return order.size() == 3; }));
   CHECK(order == std::vector<int>{1, 2, 3});
 }
+
+TEST_CASE("EventLoop: postNextTurn runs in a later turn, also when posted from I/O or a timer") {
+  EventLoop loop;
+  uint64_t postedIn = 0, ranIn = 0;
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  IoWatcher w = loop.watch(fds[0], EPOLLIN, [&](uint32_t) {
+    char c;
+    (void)::read(fds[0], &c, 1);
+    postedIn = loop.stats().turns;
+    loop.postNextTurn([&] { ranIn = loop.stats().turns; });
+  });
+  REQUIRE(::write(fds[1], "x", 1) == 1);
+  REQUIRE(sbx::test::runUntil(loop, [&] { return ranIn != 0; }));
+  CHECK(ranIn > postedIn);
+  // From a timer.
+  ranIn = 0;
+  Timer t = loop.runAfter(std::chrono::milliseconds(1), [&] {
+    postedIn = loop.stats().turns;
+    loop.postNextTurn([&] { ranIn = loop.stats().turns; });
+  });
+  REQUIRE(sbx::test::runUntil(loop, [&] { return ranIn != 0; }));
+  CHECK(ranIn > postedIn);
+  // From a posted function: the next batch is a later turn already.
+  ranIn = 0;
+  loop.post([&] {
+    postedIn = loop.stats().turns;
+    loop.postNextTurn([&] { ranIn = loop.stats().turns; });
+  });
+  REQUIRE(sbx::test::runUntil(loop, [&] { return ranIn != 0; }));
+  CHECK(ranIn > postedIn);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
