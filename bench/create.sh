@@ -36,6 +36,9 @@ REPO=$(pwd -P)
 
 N=${N:-20}
 CONC=${CONC:-16}  # creates launched at once in the concurrent rows
+# A subnet per runtime: each runtime's bridge stays up until the end, and
+# two bridges on one subnet would send the second one's probes to the first.
+subnet_of() { [ "$1" = runc ] && echo 10.234.0.0/24 || echo 10.234.1.0/24; }
 RUNTIMES=${RUNTIMES:-"runc runsc"}
 BARE_LIMITS=${BARE_LIMITS:-1}
 CTR_NS=benchctr
@@ -243,7 +246,7 @@ start_sbxlet() {  # start_sbxlet RT
     --containerd-namespace "$SBX_NS" --runtime "$rt" --runtime-binary "$binary" --runtime-root "$root" \
     --registry-mirrors "{\"docker.io\":[\"http://$REGISTRY_ADDR\"]}" --shared-secret "$SECRET" \
     --max-alloc-percent 100 --shutdown-grace 2 \
-    --bridge-interface "sbxbench-$rt" --subnet-cidr 10.234.0.0/24 --cni-conf-path "$STATE/cni.conflist" \
+    --bridge-interface "sbxbench-$rt" --subnet-cidr "$(subnet_of "$rt")" --cni-conf-path "$STATE/cni.conflist" \
     --netns-prefix "sandboxd-$PFX-" 2>>"$STATE/sbxlet.log" &
   SBX_PID=$!
   PORT=""
@@ -297,7 +300,7 @@ sbx_one() {
   if [ "$phase" = running ]; then
     echo "$us" >"$out.tmp"
   else
-    echo "FAIL $id: phase '$phase' after $((us / 1000)) ms: ${body:0:300}" >"$out.tmp"
+    echo "FAIL $id: phase '$phase' after $((us / 1000)) ms: $(grep -o '"error":"[^"]*"' <<<"$body" | head -1) ${body:0:200}" >"$out.tmp"
   fi
   mv "$out.tmp" "$out"
 }
@@ -382,7 +385,7 @@ for rt in $RUNTIMES; do
   grep -q '^[0-9]' "$WORK/res/warm/ctr-$rt" || fail "ctr $rt warm-up: $(cat "$WORK/res/warm/ctr-$rt")"
   ctr_cleanup "$rt" "$PFX-c-$rt-warm"
   for mode in sequential concurrent; do
-    log "$rt: bare ctr, $N $mode"
+    log "$rt: bare ctr, $([ "$mode" = concurrent ] && echo "$CONC" || echo "$N") $mode"
     ctr_batch "$rt" "$mode"
   done
 
@@ -395,7 +398,7 @@ for rt in $RUNTIMES; do
   # The loop's worst turn over the measured batches (GET /v1/node/loop).
   curl -s -o /dev/null --max-time 5 -H "$H" "$URL/v1/node/loop?reset=1"
   for mode in sequential concurrent probe; do
-    log "$rt: sbxlet, $N $mode"
+    log "$rt: sbxlet, $([ "$mode" = concurrent ] && echo "$CONC" || echo "$N") $mode"
     sbx_batch "$rt" "$mode"
   done
   curl -s --max-time 5 -H "$H" "$URL/v1/node/loop" > "$WORK/res/loop-$rt"

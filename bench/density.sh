@@ -66,16 +66,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
-listening_port() {  # listening_port LOG PID
-  local port=""
-  for _ in $(seq 1 400); do
-    port=$(grep -o '"msg":"listening".*"port":"[0-9]*"' "$1" 2>/dev/null | tail -1 | grep -o '[0-9]*"$' | tr -d '"')
-    if [ -n "$port" ] && grep -q '"msg":"state recovered"' "$1"; then echo "$port"; return 0; fi
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
+# listening_port LOG PID [READY_MSG] (and the counting helpers, unused here)
+# shellcheck source=tests/integration/lib.sh
+. tests/integration/lib.sh
 field_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 pss_kib() {  # pss_kib PID...: summed PSS
   local p sum=0 v
@@ -94,7 +87,7 @@ bin/sbxlet --runtime sim --http-addr 127.0.0.1:0 --state-dir "$SHM/hollow" --sha
   --sim-start-latency 10ms --sim-cpu 1000 --sim-memory 4Ti --worker-threads 4 \
   --cni-conf-path "$SHM/none.conflist" 2>"$SHM/hollow.log" &
 SBX_PID=$!
-PORT=$(listening_port "$SHM/hollow.log" "$SBX_PID") || { echo "density.sh: sbxlet did not start" >&2; exit 1; }
+PORT=$(listening_port "$SHM/hollow.log" "$SBX_PID" "state recovered") || { echo "density.sh: sbxlet did not start" >&2; exit 1; }
 sleep 0.5
 H_RSS0=$(field_kib "$SBX_PID" VmRSS)
 H_ANON0=$(field_kib "$SBX_PID" RssAnon)
@@ -143,7 +136,7 @@ bin/sbxlet --http-addr 127.0.0.1:0 --state-dir "$WORK/real" --containerd-address
   --max-alloc-percent 100 --shutdown-grace 2 --bridge-interface "$BRIDGE" --subnet-cidr "$SUBNET" \
   --cni-conf-path "$WORK/real/cni.conflist" --netns-prefix sbxbd- 2>"$WORK/real.log" &
 SBX_PID=$!
-PORT=$(listening_port "$WORK/real.log" "$SBX_PID") || { echo "density.sh: sbxlet did not start" >&2; exit 1; }
+PORT=$(listening_port "$WORK/real.log" "$SBX_PID" "state recovered") || { echo "density.sh: sbxlet did not start" >&2; exit 1; }
 # One warm-up sandbox pulls the image; it is deleted before the baseline.
 loadgen --mix create=1 --count 1 --concurrency 1 --wait-running --cleanup --id-prefix bdw- \
   --image docker.io/library/busybox:latest >"$WORK/warm.out" 2>&1 || fail "warm-up: $(tail -3 "$WORK/warm.out")"

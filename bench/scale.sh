@@ -56,16 +56,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
-listening_port() {  # listening_port LOG PID
-  local port=""
-  for _ in $(seq 1 400); do
-    port=$(grep -o '"msg":"listening".*"port":"[0-9]*"' "$1" 2>/dev/null | tail -1 | grep -o '[0-9]*"$' | tr -d '"')
-    [ -n "$port" ] && { echo "$port"; return 0; }
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
+# listening_port LOG PID [READY_MSG] (and the counting helpers, unused here)
+# shellcheck source=tests/integration/lib.sh
+. tests/integration/lib.sh
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
@@ -81,7 +74,7 @@ for i in $(seq 1 "$NODES"); do
 done
 NODES_JSON="["
 for i in $(seq 1 "$NODES"); do
-  port=$(listening_port "$SHM/n$i/log" "${PIDS[$((i - 1))]}") || { echo "scale.sh: sbxlet $i did not start" >&2; exit 1; }
+  port=$(listening_port "$SHM/n$i/log" "${PIDS[$((i - 1))]}" "state recovered") || { echo "scale.sh: sbxlet $i did not start" >&2; exit 1; }
   PORTS[$i]=$port
   NODES_JSON+="$([ "$i" -gt 1 ] && echo ,){\"id\":\"h$(printf %03d "$i")\",\"ip\":\"127.0.0.1\",\"port\":$port}"
 done

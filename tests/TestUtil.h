@@ -1,8 +1,12 @@
 #pragma once
 // Helpers shared by the unit tests: waiting on conditions, not sleeping.
 
+#include <stdlib.h>
+
 #include <chrono>
+#include <filesystem>
 #include <functional>
+#include <string>
 
 #include "reactor/EventLoop.h"
 
@@ -19,5 +23,20 @@ inline bool runUntil(EventLoop& loop, const std::function<bool()>& done,
   }
   return true;
 }
+
+// A directory of the test's own, /tmp/<tag>.XXXXXX, removed with everything
+// in it when the object goes.
+struct TempDir {
+  std::string path;
+  explicit TempDir(const std::string& tag = "sbx-test") {
+    std::string tmpl = "/tmp/" + tag + ".XXXXXX";
+    path = ::mkdtemp(tmpl.data()) ? tmpl : std::string();
+  }
+  ~TempDir() {
+    if (!path.empty()) std::filesystem::remove_all(path);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
 
 }  // namespace sbx::test

@@ -1250,19 +1250,8 @@ void Provisioner::releaseOrphans(std::shared_ptr<Orphans> found, std::function<v
 // ---- recovery ----------------------------------------------------------------------------
 
 void Provisioner::recover(std::function<void(std::vector<std::string>)> done) {
-  struct Loaded {
-    std::vector<SandboxState> states;
-    std::vector<std::string> problems;
-  };
-  auto r = pool_.call(
-      [this]() {
-        Loaded l;
-        Status st = store_.init();
-        if (!st.ok()) l.problems.push_back(st.message());
-        l.states = store_.loadAll(l.problems);
-        return l;
-      },
-      [this, done = std::move(done), alive = std::weak_ptr<bool>(alive_)](std::optional<Loaded> l) {
+  Status r = persister_.loadAll(
+      [this, done = std::move(done), alive = std::weak_ptr<bool>(alive_)](std::optional<StatePersister::Loaded> l) {
         if (alive.expired()) return;
         if (!l) return done({"state load cancelled"});
         for (auto& st : l->states) {
@@ -1287,8 +1276,7 @@ void Provisioner::recover(std::function<void(std::vector<std::string>)> done) {
           }
         }
         done(std::move(l->problems));
-      },
-      "recover");
+      });
   if (!r.ok()) done({r.message()});
 }
 

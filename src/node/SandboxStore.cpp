@@ -153,6 +153,19 @@ Status SandboxStore::remove(const std::string& id) {
 
 StatePersister::StatePersister(SandboxStore& store, WorkerPool& pool) : store_(store), pool_(pool) {}
 
+Status StatePersister::loadAll(std::function<void(std::optional<Loaded>)> done) {
+  auto r = pool_.call(
+      [&store = store_]() {
+        Loaded l;
+        if (Status st = store.init(); !st.ok()) l.problems.push_back(st.message());
+        l.states = store.loadAll(l.problems);
+        return l;
+      },
+      std::move(done), "load-state");
+  if (!r.ok()) return r.error();
+  return Status();
+}
+
 void StatePersister::persist(const SandboxState& state, std::function<void(Status)> done) {
   Entry& e = entries_[state.id()];
   e.pending = encodeStateFile(state);

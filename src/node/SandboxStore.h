@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,14 @@ class StatePersister {
   // newest state is written after it (intermediate ones are skipped). `done`
   // (optional) runs on the loop once a write covering this state finished.
   void persist(const SandboxState& state, std::function<void(Status)> done = nullptr);
+  struct Loaded {
+    std::vector<SandboxState> states;
+    std::vector<std::string> problems;  // unreadable state files, "<id>: <why>"
+  };
+  // At start: creates the sandboxes directory and reads every state file on
+  // the pool; `done` runs on the loop (nullopt: cancelled). Error if the
+  // pool refused the job.
+  Status loadAll(std::function<void(std::optional<Loaded>)> done);
   // Schedules removal of the sandbox's directory after any write in flight.
   void erase(const std::string& id, std::function<void(Status)> done = nullptr);
 

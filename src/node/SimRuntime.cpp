@@ -299,42 +299,30 @@ void SimRuntime::reconcile(std::function<void(Status)> done) {
 }
 
 void SimRuntime::recover(std::function<void(std::vector<std::string>)> done) {
-  struct Loaded {
-    std::vector<SandboxState> states;
-    std::vector<std::string> problems;
-  };
-  auto r = pool_.call(
-      [this]() {
-        Loaded l;
-        Status st = store_.init();
-        if (!st.ok()) l.problems.push_back(st.message());
-        l.states = store_.loadAll(l.problems);
-        return l;
-      },
-      [this, done = std::move(done), alive = std::weak_ptr<bool>(alive_)](std::optional<Loaded> l) {
-        if (alive.expired()) return;
-        if (!l) return done({"state load cancelled"});
-        for (auto& st : l->states) {
-          const std::string id = st.id();
-          admission_.restore(id, st.spec.totalCpuMillis(), st.spec.totalMemoryBytes());
-          ports_.restore(id, bookedPorts(st.spec));
-          if (!st.ip.empty() && !addresses_.claim(st.ip)) {
-            l->problems.push_back(id + ": address " + st.ip + " outside " + config_.subnetCidr +
-                                  " or taken twice; cleared");
-            st.ip.clear();
-          }
-          const SandboxPhase phase = st.phase;
-          auto [it, inserted] = sandboxes_.emplace(id, std::move(st));
-          if (phase == SandboxPhase::Creating) {
-            fail(it->second, "provisioning interrupted by an sbxlet restart");
-          } else if (phase == SandboxPhase::Deleting) {
-            deleteWaiters_[id];
-            beginDelete(id);
-          }
-        }
-        done(std::move(l->problems));
-      },
-      "recover");
+  Status r = persister_.loadAll([this, done = std::move(done), alive = std::weak_ptr<bool>(alive_)](
+                                    std::optional<StatePersister::Loaded> l) {
+    if (alive.expired()) return;
+    if (!l) return done({"state load cancelled"});
+    for (auto& st : l->states) {
+      const std::string id = st.id();
+      admission_.restore(id, st.spec.totalCpuMillis(), st.spec.totalMemoryBytes());
+      ports_.restore(id, bookedPorts(st.spec));
+      if (!st.ip.empty() && !addresses_.claim(st.ip)) {
+        l->problems.push_back(id + ": address " + st.ip + " outside " + config_.subnetCidr +
+                              " or taken twice; cleared");
+        st.ip.clear();
+      }
+      const SandboxPhase phase = st.phase;
+      auto [it, inserted] = sandboxes_.emplace(id, std::move(st));
+      if (phase == SandboxPhase::Creating) {
+        fail(it->second, "provisioning interrupted by an sbxlet restart");
+      } else if (phase == SandboxPhase::Deleting) {
+        deleteWaiters_[id];
+        beginDelete(id);
+      }
+    }
+    done(std::move(l->problems));
+  });
   if (!r.ok()) done({r.message()});
 }
 

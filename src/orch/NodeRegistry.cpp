@@ -29,7 +29,8 @@ void NodeRegistry::start() {
   // into slices and a node is probed in the slice its name hashes to, so a
   // hundred nodes are not probed in one loop turn (bench/scale.sh: 25 ms).
   for (const auto& [name, n] : nodes_) probe(name, nullptr);
-  const int64_t slices = std::clamp<int64_t>(config_.heartbeatInterval / std::chrono::milliseconds(50), 1, 10);
+  const int64_t slices =
+      std::clamp<int64_t>(config_.heartbeatInterval / std::chrono::milliseconds(50), 1, 10);
   timer_ = loop_.runEvery(config_.heartbeatInterval / slices, [this, slices] {
     const uint64_t slice = beatTick_++ % static_cast<uint64_t>(slices);
     for (const auto& [name, n] : nodes_) {
@@ -97,8 +98,8 @@ void NodeRegistry::upsert(const std::string& name, const std::string& ip, int po
   c.doc = encodeNodeDoc(n);
   nodes_[name] = n;
   if (listener_) listener_(nodes_[name], previous, false);
-  store_.submit(std::move(c), [this, name, done = std::move(done), alive = std::weak_ptr<bool>(alive_)](
-                                  Status st) {
+  store_.submit(std::move(c), [this, name, done = std::move(done),
+                               alive = std::weak_ptr<bool>(alive_)](Status st) {
     if (alive.expired()) return;
     if (!st.ok()) {
       done(makeError("store: " + st.message(), 500));
@@ -125,7 +126,8 @@ void NodeRegistry::remove(const std::string& name, std::function<void(Status)> d
   // Whoever waits on a probe of this node gets an answer now: the probe's
   // own reply will find the node gone and say nothing.
   std::vector<std::function<void(const HeartbeatOutcome&)>> waiters;
-  if (auto rit = runtime_.find(name); rit != runtime_.end()) waiters = std::move(rit->second.waiters);
+  if (auto rit = runtime_.find(name); rit != runtime_.end())
+    waiters = std::move(rit->second.waiters);
   runtime_.erase(name);
   HeartbeatOutcome removed;
   removed.heartbeatError = "node removed";
@@ -212,9 +214,8 @@ void NodeRegistry::probe(const std::string& name,
       /*authenticated=*/false);
 }
 
-void NodeRegistry::finishProbe(const std::string& name, uint64_t generation,
-                               HeartbeatOutcome out, NodeResources resources,
-                               int64_t requestedAtMs) {
+void NodeRegistry::finishProbe(const std::string& name, uint64_t generation, HeartbeatOutcome out,
+                               NodeResources resources, int64_t requestedAtMs) {
   auto rit = runtime_.find(name);
   auto nit = nodes_.find(name);
   if (rit == runtime_.end() || nit == nodes_.end() || rit->second.generation != generation) {

@@ -53,11 +53,11 @@ class StoreWriter;
 struct SandboxControllerConfig {
   int hostPortMin = 10000;
   int hostPortMax = 32767;
-  Duration opTimeout = std::chrono::seconds(60);       // each call to a node
-  Duration pendingTimeout = std::chrono::minutes(10);  // Pending longer → Failed
+  Duration opTimeout = std::chrono::seconds(60);                // each call to a node
+  Duration pendingTimeout = std::chrono::minutes(10);           // Pending longer → Failed
   Duration statusSyncInterval = std::chrono::milliseconds(20);  // Scheduled sandboxes
-  Duration runningSyncInterval = std::chrono::seconds(10);       // Running sandboxes
-  Duration retryBackoff = std::chrono::seconds(1);               // doubles up to 30 s
+  Duration runningSyncInterval = std::chrono::seconds(10);      // Running sandboxes
+  Duration retryBackoff = std::chrono::seconds(1);              // doubles up to 30 s
 };
 
 class SandboxController {
@@ -152,7 +152,7 @@ class SandboxController {
   };
   std::map<std::string, std::map<std::string, Reservation>> reservations_;
   std::set<std::pair<int64_t, std::string>> pending_;  // (created_at, id)
-  std::set<std::string> syncing_;                       // nodes with a statuses call in flight
+  std::set<std::string> syncing_;                      // nodes with a statuses call in flight
   struct StatusCall {
     std::string node;
     std::vector<std::string> ids;

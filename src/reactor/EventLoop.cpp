@@ -160,7 +160,9 @@ Timer EventLoop::runAt(TimePoint when, Functor cb) {
   return Timer(this, timers_.add(when, Duration::zero(), std::move(cb)));
 }
 
-Timer EventLoop::runAfter(Duration delay, Functor cb) { return runAt(now() + delay, std::move(cb)); }
+Timer EventLoop::runAfter(Duration delay, Functor cb) {
+  return runAt(now() + delay, std::move(cb));
+}
 
 Timer EventLoop::runEvery(Duration interval, Functor cb) {
   assertInLoopThread();

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <optional>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "../TestUtil.h"
@@ -20,13 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct SimTempDir {
-  std::string path;
-  SimTempDir() {
-    char tmpl[] = "/tmp/sbx-sim-test.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~SimTempDir() { fs::remove_all(path); }
+struct SimTempDir : test::TempDir {
+  SimTempDir() : test::TempDir("sbx-sim-test") {}
 };
 
 SandboxSpec simSpec(const std::string& id, int64_t cpuMillis = 100, int hostPort = 0) {
@@ -46,7 +41,8 @@ SandboxSpec simSpec(const std::string& id, int64_t cpuMillis = 100, int hostPort
 
 // One hollow node: a real loop, pool, store and persister on a temp dir.
 struct SimNode {
-  explicit SimNode(SimConfig cfg = quick(), std::string dir = "", HostResources cap = {2000, 1LL << 32})
+  explicit SimNode(SimConfig cfg = quick(), std::string dir = "",
+                   HostResources cap = {2000, 1LL << 32})
       : pool(loop, {.threads = 2, .maxQueued = 4096}),
         store((dir.empty() ? tmp.path : dir) + "/sandboxes"),
         persister(store, pool),
@@ -90,9 +86,8 @@ struct SimNode {
     return s ? s->phase : SandboxPhase::Deleted;
   }
   bool settle(const std::string& id) {
-    return test::runUntil(loop, [&] {
-      return phase(id) != SandboxPhase::Creating && persister.inFlight() == 0;
-    });
+    return test::runUntil(
+        loop, [&] { return phase(id) != SandboxPhase::Creating && persister.inFlight() == 0; });
   }
 
   SimTempDir tmp;
@@ -113,7 +108,8 @@ TEST_CASE("SimAddressPool: lowest free first, never network, gateway or broadcas
   CHECK(p->capacity() == 5);
   std::vector<std::string> got;
   for (int i = 0; i < 5; ++i) got.push_back(p->allocate());
-  CHECK(got == std::vector<std::string>{"10.1.2.2", "10.1.2.3", "10.1.2.4", "10.1.2.5", "10.1.2.6"});
+  CHECK(got ==
+        std::vector<std::string>{"10.1.2.2", "10.1.2.3", "10.1.2.4", "10.1.2.5", "10.1.2.6"});
   CHECK(p->allocate().empty());
   p->release("10.1.2.4");
   p->release("10.1.2.4");  // twice: no effect
@@ -226,8 +222,9 @@ TEST_CASE("SimRuntime: jitter spreads start latencies within [latency, latency +
   for (int i = 0; i < 20; ++i) REQUIRE(n.create(simSpec("j" + std::to_string(i), 10)).ok());
   std::map<std::string, int64_t> runningAtMs;  // first turn each was seen running
   REQUIRE(test::runUntil(n.loop, [&] {
-    const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::steady_clock::now() - t0).count();
+    const int64_t ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     for (const auto& [id, s] : n.sim.sandboxes()) {
       if (s.phase == SandboxPhase::Running) runningAtMs.emplace(id, ms);
     }
@@ -323,7 +320,8 @@ TEST_CASE("SimRuntime: reconcile removes state directories no sandbox owns") {
   std::optional<Status> st;
   n.sim.reconcile([&](Status s) { st = s; });
   REQUIRE(test::runUntil(n.loop, [&] {
-    return st.has_value() && n.persister.inFlight() == 0 && !fs::exists(n.store.sandboxDir("orphan"));
+    return st.has_value() && n.persister.inFlight() == 0 &&
+           !fs::exists(n.store.sandboxDir("orphan"));
   }));
   CHECK(st->ok());
   CHECK(fs::exists(n.store.sandboxDir("owned")));

@@ -40,15 +40,8 @@ namespace {
 
 constexpr char kSecret[] = "node-secret";
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/sbx-controller-test.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("sbx-controller-test") {}
 };
 
 // A control-plane sandbox as OrchApi builds it: the spec decoded from the

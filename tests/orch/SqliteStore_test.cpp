@@ -1,3 +1,4 @@
+#include "../TestUtil.h"
 #include "orch/SqliteStore.h"
 
 #include <doctest/doctest.h>
@@ -17,15 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/sbx-sqlite-test.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("sbx-sqlite-test") {}
 };
 
 unsigned modeOf(const std::string& path) {

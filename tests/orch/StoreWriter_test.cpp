@@ -24,15 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/sbx-storewriter-test.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("sbx-storewriter-test") {}
 };
 
 // Holds worker threads until the test releases it.
