@@ -102,14 +102,6 @@ void parseUser(const std::string& user, uint32_t& uid, uint32_t& gid) {
 
 bool ignorable(const Error& e) { return runtime::isNotFound(e); }
 
-std::vector<net::HostPort> hostPorts(const SandboxSpec& spec) {
-  std::vector<net::HostPort> out;
-  for (const auto& p : spec.ports) {
-    if (p.hostPort > 0) out.push_back({static_cast<uint16_t>(p.hostPort), p.protocol});
-  }
-  return out;
-}
-
 std::vector<net::PortMapping> cniPorts(const SandboxSpec& spec) {
   std::vector<net::PortMapping> out;
   for (const auto& p : spec.ports) {
@@ -192,15 +184,8 @@ void Provisioner::create(SandboxSpec spec,
     accepted(Error("sandbox " + id + " is being cleaned up; retry in a moment", 409));
     return;
   }
-  Status admitted = admission_.admit(id, spec.totalCpuMillis(), spec.totalMemoryBytes());
-  if (!admitted.ok()) {
-    accepted(Error(admitted.message(), 400));
-    return;
-  }
-  Status ported = net_.ports->reserve(id, hostPorts(spec));
-  if (!ported.ok()) {
-    admission_.release(id);
-    accepted(Error(ported.message(), 400));
+  if (Status booked = admitAndBook(admission_, *net_.ports, spec); !booked.ok()) {
+    accepted(booked.error());
     return;
   }
   SandboxState s = newSandboxState(std::move(spec), rfc3339Now());

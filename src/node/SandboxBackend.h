@@ -15,11 +15,20 @@
 #include <vector>
 
 #include "base/Result.h"
+#include "net/PortTable.h"
 #include "node/SandboxState.h"
 
 namespace sbx::node {
 
+class Admission;
 class SandboxStore;
+
+// The host ports a spec publishes (those with hostPort > 0).
+std::vector<net::HostPort> hostPorts(const SandboxSpec& spec);
+
+// A new sandbox's CPU, memory and address admission and its host ports,
+// booked together or not at all; the error (code 400) says what did not fit.
+Status admitAndBook(Admission& admission, net::PortTable& ports, const SandboxSpec& spec);
 
 class SandboxBackend {
  public:

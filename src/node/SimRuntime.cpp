@@ -118,17 +118,6 @@ bool SimRuntime::drawFailure() {
   return d(random_) < config_.failurePercent;
 }
 
-namespace {
-
-std::vector<net::HostPort> bookedPorts(const SandboxSpec& spec) {
-  std::vector<net::HostPort> out;
-  for (const auto& p : spec.ports) {
-    if (p.hostPort > 0) out.push_back({static_cast<uint16_t>(p.hostPort), p.protocol});
-  }
-  return out;
-}
-
-}  // namespace
 
 void SimRuntime::create(SandboxSpec spec,
                         std::function<void(Result<const SandboxState*>)> accepted) {
@@ -137,15 +126,8 @@ void SimRuntime::create(SandboxSpec spec,
     accepted(Error("sandbox already exists: " + id, 400));
     return;
   }
-  Status admitted = admission_.admit(id, spec.totalCpuMillis(), spec.totalMemoryBytes());
-  if (!admitted.ok()) {
-    accepted(Error(admitted.message(), 400));
-    return;
-  }
-  Status ported = ports_.reserve(id, bookedPorts(spec));
-  if (!ported.ok()) {
-    admission_.release(id);
-    accepted(Error(ported.message(), 400));
+  if (Status booked = admitAndBook(admission_, ports_, spec); !booked.ok()) {
+    accepted(booked.error());
     return;
   }
   SandboxState s = newSandboxState(std::move(spec), rfc3339Now());
@@ -306,7 +288,7 @@ void SimRuntime::recover(std::function<void(std::vector<std::string>)> done) {
     for (auto& st : l->states) {
       const std::string id = st.id();
       admission_.restore(id, st.spec.totalCpuMillis(), st.spec.totalMemoryBytes());
-      ports_.restore(id, bookedPorts(st.spec));
+      ports_.restore(id, hostPorts(st.spec));
       if (!st.ip.empty() && !addresses_.claim(st.ip)) {
         l->problems.push_back(id + ": address " + st.ip + " outside " + config_.subnetCidr +
                               " or taken twice; cleared");
