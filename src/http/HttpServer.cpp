@@ -132,18 +132,22 @@ void HttpServer::onAcceptable() {
       }
       return;  // EAGAIN, or an error the next readiness will retry
     }
-    ++counters_.accepted;
-    if (conns_.size() >= options_.maxConnections) {
-      rejectOverCap(fd);
-      continue;
-    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto conn = std::make_unique<HttpConnection>(*this, Fd(fd));
-    HttpConnection* raw = conn.get();
-    conns_.emplace(raw, std::move(conn));
-    raw->start();
+    adopt(Fd(fd));
   }
+}
+
+void HttpServer::adopt(Fd fd) {
+  ++counters_.accepted;
+  if (conns_.size() >= options_.maxConnections) {
+    rejectOverCap(fd.release());
+    return;
+  }
+  auto conn = std::make_unique<HttpConnection>(*this, std::move(fd));
+  HttpConnection* raw = conn.get();
+  conns_.emplace(raw, std::move(conn));
+  raw->start();
 }
 
 void HttpServer::rejectOverCap(int rawFd) {

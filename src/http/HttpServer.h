@@ -107,6 +107,11 @@ class HttpServer {
   // loop, never inside this call).
   void shutdown(Duration grace, std::function<void()> done);
 
+  // Serves an already-connected stream socket (non-blocking) as if it had
+  // been accepted: for in-process clients such as the fuzz harnesses, which
+  // write requests into one end of a socketpair. The connection cap applies.
+  void adopt(Fd fd);
+
   size_t connectionCount() const { return conns_.size(); }
   const HttpServerOptions& options() const { return options_; }
 
