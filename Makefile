@@ -44,7 +44,9 @@ LDLIBS := $(PROTO_LIB) $(PKG_LIBS) -lcrypto -lpthread
 LIB_SRCS := $(shell find src -name '*.cpp' -not -path 'src/cmd/*' | sort)
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
-TEST_SRCS := $(shell find tests -name '*_test.cpp' -not -path 'tests/integration/*' | sort) tests/main.cpp
+# The fuzz harnesses (tests/fuzz/*_fuzz.cpp) are in the unit tests too: there
+# they replay the corpus and every kept crasher (tests/fuzz/Corpus_test.cpp).
+TEST_SRCS := $(shell find tests \( -name '*_test.cpp' -o -name '*_fuzz.cpp' \) -not -path 'tests/integration/*' | sort) tests/main.cpp
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
 # Integration suites: real containerd, registry, runtimes (tests/env/up.sh).
 INTEG_SRCS := $(shell find tests/integration -name '*_test.cpp' 2>/dev/null | sort) tests/main.cpp
@@ -92,6 +94,10 @@ $(BIN)/loadgen: $(BUILD)/tools/loadgen.o $(LIBSBX) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) $< $(LIBSBX) $(LDLIBS) -o $@
 $(BUILD)/tools/loadgen.o: | $(PROTO_LIB)
+$(BIN)/badinput: $(BUILD)/tools/badinput.o $(LIBSBX) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $< $(LIBSBX) $(LDLIBS) -o $@
+$(BUILD)/tools/badinput.o: | $(PROTO_LIB)
 
 $(UNIT_TESTS): $(TEST_OBJS) $(LIBSBX) $(PROTO_LIB)
 	$(CXX) $(LDFLAGS) $(TEST_OBJS) $(LIBSBX) $(LDLIBS) -o $@
@@ -101,6 +107,9 @@ $(INTEG_TESTS): $(INTEG_OBJS) $(LIBSBX) $(PROTO_LIB)
 
 deps:
 	@tools/deps.sh
+
+# `make fuzz`: libFuzzer builds with clang (tests/fuzz/fuzz.mk).
+-include tests/fuzz/fuzz.mk
 
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN_FLAGS := -fsanitize=thread
@@ -112,7 +121,7 @@ TSAN_FLAGS := -fsanitize=thread
 # one "N passed, M failed" line.
 test:
 	@tools/deps.sh --check 2>/dev/null || tools/deps.sh
-	@$(MAKE) --no-print-directory -j$(JOBS) $(DAEMONS) $(UNIT_TESTS) $(INTEG_TESTS) $(BIN)/probe-bench $(BIN)/loadgen
+	@$(MAKE) --no-print-directory -j$(JOBS) $(DAEMONS) $(UNIT_TESTS) $(INTEG_TESTS) $(BIN)/probe-bench $(BIN)/loadgen $(BIN)/badinput
 	@$(MAKE) --no-print-directory -j$(JOBS) sanitizer-builds
 	@tools/run-tests.sh
 

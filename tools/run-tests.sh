@@ -9,6 +9,8 @@
 #   integration build/integration_tests via tools/run-integration.sh
 #   sbxlet      tests/integration/sbxlet_test.sh (real sbxlet, runc and runsc)
 #   orch        tests/integration/orch_test.sh (real sandboxd-o and sbxlets)
+#   hollow      tests/integration/hollow_test.sh (sim nodes, loadgen)
+#   badinput    tests/integration/badinput_test.sh (bin/badinput's table)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,6 +77,7 @@ run_doctest integration tools/run-integration.sh build/integration_tests
 run_script sbxlet "tools/run-integration.sh tests/integration/sbxlet_test.sh"
 run_script orch "tools/run-integration.sh tests/integration/orch_test.sh"
 run_script hollow tests/integration/hollow_test.sh
+run_script badinput "tools/run-integration.sh tests/integration/badinput_test.sh"
 
 echo
 echo "all suites: $total_pass passed, $total_fail failed"
