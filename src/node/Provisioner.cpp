@@ -215,7 +215,9 @@ void Provisioner::create(SandboxSpec spec,
       sandboxes_.erase(id);
       jobs_.erase(id);
       persister_.erase(id);
-      accepted(Error("cannot write state for sandbox " + id + ": " + st.message(), 500));
+      // A full worker queue is the node being busy (503: retry), not a fault.
+      accepted(Error("cannot write state for sandbox " + id + ": " + st.message(),
+                     st.error().code == 503 ? 503 : 500));
       return;
     }
     accepted(s);

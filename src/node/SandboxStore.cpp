@@ -193,11 +193,15 @@ void StatePersister::kick(const std::string& id) {
     return;
   }
   e.busy = true;
-  e.waitingCurrent = std::move(e.waitingPending);
-  e.waitingPending.clear();
+  const bool erasing = e.eraseRequested;
+  // An erase with a write queued behind it (the id was created again):
+  // the waiters are the write's, and hear its outcome, not the erase's.
+  if (!(erasing && e.hasPending)) {
+    e.waitingCurrent = std::move(e.waitingPending);
+    e.waitingPending.clear();
+  }
   auto result = std::make_shared<Status>();
   std::function<void()> work;
-  const bool erasing = e.eraseRequested;
   auto contents = std::make_shared<std::string>();
   if (erasing) {
     e.eraseRequested = false;

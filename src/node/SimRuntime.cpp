@@ -157,7 +157,9 @@ void SimRuntime::create(SandboxSpec spec,
       sandboxes_.erase(id);
       startTimers_.erase(id);
       persister_.erase(id);
-      accepted(Error("cannot write state for sandbox " + id + ": " + st.message(), 500));
+      // A full worker queue is the node being busy (503: retry), not a fault.
+      accepted(Error("cannot write state for sandbox " + id + ": " + st.message(),
+                     st.error().code == 503 ? 503 : 500));
       return;
     }
     accepted(s);

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <atomic>
+#include <future>
+#include <thread>
 #include <map>
 #include <optional>
 #include <set>
@@ -42,8 +45,9 @@ SandboxSpec simSpec(const std::string& id, int64_t cpuMillis = 100, int hostPort
 // One hollow node: a real loop, pool, store and persister on a temp dir.
 struct SimNode {
   explicit SimNode(SimConfig cfg = quick(), std::string dir = "",
-                   HostResources cap = {2000, 1LL << 32})
-      : pool(loop, {.threads = 2, .maxQueued = 4096}),
+                   HostResources cap = {2000, 1LL << 32},
+                   WorkerPool::Options poolOptions = {.threads = 2, .maxQueued = 4096})
+      : pool(loop, poolOptions),
         store((dir.empty() ? tmp.path : dir) + "/sandboxes"),
         persister(store, pool),
         admission(cap, 100),
@@ -177,7 +181,7 @@ TEST_CASE("SimRuntime: address exhaustion is admission's message; delete frees t
   CHECK(full.message() == "insufficient ip addresses in subnet 10.77.0.0/29: in_use=6 usable=6");
   REQUIRE(n.remove("s2").ok());
   auto again = n.create(simSpec("s5", 10));
-  REQUIRE(again.ok());
+  REQUIRE_MESSAGE(again.ok(), (again.ok() ? "" : again.message()));
   CHECK((*again)->ip == "10.77.0.4");
 }
 
@@ -325,4 +329,34 @@ TEST_CASE("SimRuntime: reconcile removes state directories no sandbox owns") {
   }));
   CHECK(st->ok());
   CHECK(fs::exists(n.store.sandboxDir("owned")));
+}
+
+TEST_CASE("SimRuntime: a full worker queue answers 503 (busy, retry) and books nothing") {
+  SimNode n(SimNode::quick(), "", {2000, 1LL << 32}, {.threads = 1, .maxQueued = 1});
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  int finished = 0;
+  // The one worker takes a job that waits for the gate, then the queue
+  // fills behind it.
+  std::atomic<bool> taken{false};
+  REQUIRE(n.pool.submit([open, &taken] { taken = true; open.wait(); },
+                        [&](WorkerPool::JobStatus) { ++finished; }).ok());
+  while (!taken) std::this_thread::yield();
+  int blockers = 1;
+  while (n.pool.submit([open] { open.wait(); }, [&](WorkerPool::JobStatus) { ++finished; }).ok()) {
+    ++blockers;
+  }
+  REQUIRE(blockers == 2);
+  auto r = n.create(simSpec("busy", 100, 31000));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == 503);
+  CHECK(r.message().find("worker queue full") != std::string::npos);
+  CHECK(n.sim.find("busy") == nullptr);
+  gate.set_value();
+  REQUIRE(test::runUntil(n.loop, [&] { return finished == blockers; }));
+  // Nothing was kept: the same id and host port are free again.
+  auto again = n.create(simSpec("busy", 100, 31000));
+  REQUIRE_MESSAGE(again.ok(), (again.ok() ? "" : again.message()));
+  CHECK(n.settle("busy"));
+  CHECK(n.phase("busy") == SandboxPhase::Running);
 }
