@@ -22,6 +22,14 @@ class HttpConnection final : public DeferredDeletable {
   ~HttpConnection() override;
 
   void start();
+  // Nothing in progress: no request being read, processed or answered.
+  // Such a connection may be closed to make room (HttpServer's cap).
+  bool idle() const {
+    return !closed_ && phase_ == Phase::Idle && !awaiting_ && !closeAfterWrite_ &&
+           pendingOutput() == 0 && inOff_ == in_.size();
+  }
+  // When an idle connection would be closed anyway (idle or header timeout).
+  TimePoint readDeadline() const { return readDeadline_; }
   // Closes now: unregisters, closes the fd, tells the exchange its client is
   // gone, and hands itself to the server for deferred deletion.
   void close();

@@ -34,7 +34,8 @@ struct HttpServerOptions {
   size_t maxHeaderBytes = 16 * 1024;  // request line + headers → 431
   size_t maxHeaderCount = 100;        // → 431
   size_t maxBodyBytes = 1 << 20;      // → 413
-  size_t maxConnections = 10000;      // over it: 503 and close
+  size_t maxConnections = 10000;      // at it: the idle one nearest its timeout is closed
+                                      // for the newcomer; none idle: 503 and close
   Duration headerTimeout = std::chrono::seconds(10);  // first byte → end of headers: 408
   Duration bodyTimeout = std::chrono::seconds(30);    // end of headers → end of body: 408
   Duration idleTimeout = std::chrono::seconds(60);    // keep-alive wait: close
@@ -119,6 +120,7 @@ class HttpServer {
   struct Counters {
     uint64_t accepted = 0;
     uint64_t rejectedOverCap = 0;
+    uint64_t evictedIdle = 0;  // idle connections closed at the cap for a newcomer
     uint64_t requests = 0;
   };
   const Counters& counters() const { return counters_; }
@@ -127,6 +129,9 @@ class HttpServer {
   friend class HttpConnection;
   void onAcceptable();
   void rejectOverCap(int fd);
+  // At the cap: closes the idle connection nearest its timeout. False if
+  // every connection is busy.
+  bool evictIdle();
   void connectionClosed(HttpConnection* c);
   void maybeFinishShutdown();
 

@@ -299,13 +299,41 @@ TEST_CASE("HTTP: 1,000 concurrent connections") {
   CHECK(s.onLoop([](HttpServer& srv) { return srv.connectionCount(); }) == 1000);
 }
 
-TEST_CASE("HTTP: over the connection cap → 503 and close, the server keeps accepting") {
+TEST_CASE("HTTP: at the connection cap an idle connection makes room, oldest first") {
   HttpServerOptions o;
   o.maxConnections = 2;
   ServerThread s(standardRoutes, o);
-  RawClient a(s.port()), b(s.port());
+  RawClient a(s.port());
   REQUIRE(a.roundTrip(get("/healthz")));
+  std::this_thread::sleep_for(20ms);  // b's idle deadline is later than a's
+  RawClient b(s.port());
   REQUIRE(b.roundTrip(get("/healthz")));
+  // Both idle (keep-alive): the newcomer is served and a, nearest its idle
+  // timeout, is closed.
+  RawClient c(s.port());
+  auto r = c.roundTrip(get("/healthz"));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK_FALSE(a.read());  // closed by the server
+  auto rb = b.roundTrip(get("/healthz"));
+  REQUIRE(rb);
+  CHECK(rb->status == 200);
+  CHECK(s.onLoop([](HttpServer& srv) { return srv.counters().evictedIdle; }) == 1);
+  CHECK(s.onLoop([](HttpServer& srv) { return srv.counters().rejectedOverCap; }) == 0);
+}
+
+TEST_CASE("HTTP: over the connection cap, none idle → 503 and close, the server keeps accepting") {
+  HttpServerOptions o;
+  o.maxConnections = 2;
+  ServerThread s(standardRoutes, o);
+  // Two connections in the middle of their headers: busy, not idle.
+  RawClient a(s.port()), b(s.port());
+  REQUIRE(a.send("GET /healthz HTTP/1.1\r\n"));
+  REQUIRE(b.send("GET /healthz HTTP/1.1\r\n"));
+  auto bothReading = [&] { return s.onLoop([](HttpServer& srv) { return srv.connectionCount(); }) == 2; };
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (!bothReading() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+  std::this_thread::sleep_for(50ms);  // their first bytes are read: phase Headers
   RawClient c(s.port());
   auto r = c.read();
   REQUIRE(r);
