@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "app/HttpDaemon.h"
+#include "app/InstanceLock.h"
 #include "app/SharedSecret.h"
 #include "http/HttpClient.h"
 #include "log/Log.h"
@@ -35,6 +36,13 @@ int main(int argc, char** argv) {
   }
   orch::OrchConfig cfg = loaded->config;
   auto dur = [](std::chrono::nanoseconds d) { return std::chrono::duration_cast<Duration>(d); };
+
+  // Two control planes on one database would schedule twice.
+  auto instanceLock = app::lockInstance(cfg.sqlitePath + ".lock");
+  if (!instanceLock.ok()) {
+    logError("store", {{"error", instanceLock.message()}});
+    return 1;
+  }
 
   http::HttpServerOptions serverOptions;
   serverOptions.maxConnections = static_cast<size_t>(cfg.httpMaxConnections);

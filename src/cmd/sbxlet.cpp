@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "app/HttpDaemon.h"
+#include "app/InstanceLock.h"
 #include "app/SharedSecret.h"
 #include "base/Quantity.h"
 #include "log/Log.h"
@@ -141,6 +142,13 @@ int main(int argc, char** argv) {
   }
   node::SbxletConfig cfg = loaded->config;
 
+  // Before anything touches the state directory or containerd.
+  auto instanceLock = app::lockInstance(cfg.stateDir + "/sbxlet.lock");
+  if (!instanceLock.ok()) {
+    logError("state directory", {{"error", instanceLock.message()}});
+    return 1;
+  }
+
   http::HttpServerOptions serverOptions;
   serverOptions.maxConnections = static_cast<size_t>(cfg.httpMaxConnections);
   serverOptions.maxBodyBytes = static_cast<size_t>(cfg.httpMaxBodyBytes);
@@ -220,11 +228,15 @@ int main(int argc, char** argv) {
   backend->recover([&](std::vector<std::string> problems) {
     for (const auto& p : problems) logWarn("state file skipped", {{"problem", p}});
     logInfo("state recovered");
-    reconcileTimer = daemon.loop().runEvery(std::chrono::duration_cast<Duration>(cfg.reconcileInterval), [&] {
+    auto pass = [&] {
       backend->reconcile([](Status st) {
         if (!st.ok()) logWarn("reconcile", {{"error", st.message()}});
       });
-    });
+    };
+    // At once (what a killed sbxlet left goes now, not an interval later),
+    // then periodically.
+    pass();
+    reconcileTimer = daemon.loop().runEvery(std::chrono::duration_cast<Duration>(cfg.reconcileInterval), pass);
   });
 
   daemon.onStop([&] {

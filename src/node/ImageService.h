@@ -31,6 +31,8 @@ class ImageService {
   void ensure(const std::string& image, Done done);
 
   size_t pullsInFlight() const { return waiting_.size(); }
+  // Thread-safe: for reconcile's worker job (stale pull leases).
+  runtime::ImagePuller& puller() { return puller_; }
 
  private:
   WorkerPool& pool_;

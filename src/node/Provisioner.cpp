@@ -1123,7 +1123,11 @@ void Provisioner::reconcile(std::function<void(Status)> done) {
         auto leases = containerd_.listLeases("", call);
         if (!leases.ok()) return leases.error();
         // By label: image pulls hold leases of their own ("sandboxd-pull-…"),
-        // which are not sandboxes'.
+        // which are not sandboxes'. Those of pulls a killed sbxlet left
+        // (with their half-unpacked snapshots) go now.
+        auto stale = images_.puller().releaseStaleLeases(call);
+        if (!stale.ok()) return stale.error();
+        if (*stale > 0) logInfo("stale image-pull leases released", {{"count", std::to_string(*stale)}});
         for (const auto& l : *leases) {
           auto it = l.labels.find(kLabelSandbox);
           if (it != l.labels.end() && l.id == leaseId(it->second)) add(it->second);

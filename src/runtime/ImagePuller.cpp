@@ -779,9 +779,18 @@ Result<ImageInfo> ImagePuller::pull(const ImageRef& ref, Deadline deadline) {
                        containerd_.options().callTimeout);
   ContainerdCall cleanup;
   cleanup.timeout = options_.cleanupTimeout;
+  {
+    std::lock_guard<std::mutex> lock(leasesMu_);
+    activeLeases_.insert(lease);
+  }
+  auto forget = [this, &lease] {
+    std::lock_guard<std::mutex> lock(leasesMu_);
+    activeLeases_.erase(lease);
+  };
   if (Status st = containerd_.createLease(lease, leaseLabels, c); !st.ok()) {
     // A call that timed out on our side may still have created it.
     if (st.error().code == kErrTimeout) (void)containerd_.deleteLease(lease, false, cleanup);
+    forget();
     return prefixed(prefix, st.error());
   }
 
@@ -790,8 +799,26 @@ Result<ImageInfo> ImagePuller::pull(const ImageRef& ref, Deadline deadline) {
 
   // A lease that cannot be deleted now expires (gc.expire) on its own.
   (void)containerd_.deleteLease(lease, false, cleanup);
+  forget();
   if (!result.ok()) return prefixed(prefix, result.error());
   return result;
+}
+
+Result<size_t> ImagePuller::releaseStaleLeases(const ContainerdCall& call) {
+  auto leases = containerd_.listLeases("labels.\"" + std::string(kLabelPull) + "\"", call);
+  if (!leases.ok()) return leases.error();
+  size_t released = 0;
+  for (const auto& l : *leases) {
+    if (l.id.rfind("sandboxd-pull-", 0) != 0) continue;
+    {
+      std::lock_guard<std::mutex> lock(leasesMu_);
+      if (activeLeases_.count(l.id)) continue;
+    }
+    // Synchronous: the GC has collected what it held when this returns.
+    if (Status st = containerd_.deleteLease(l.id, true, call); !st.ok()) return st.error();
+    ++released;
+  }
+  return released;
 }
 
 Result<ImageInfo> ImagePuller::local(const ImageRef& ref) {

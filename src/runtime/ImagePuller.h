@@ -20,6 +20,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -126,6 +128,13 @@ class ImagePuller {
   // missing (the caller then pulls).
   Result<ImageInfo> local(const ImageRef& ref);
 
+  // Deletes the pull leases ("sandboxd-pull-…", labelled kLabelPull) of
+  // pulls that are not under way in this process: those of a process that
+  // was killed mid-pull. With them go, through containerd's GC, the content
+  // and the half-unpacked (active "extract-…") snapshots they held.
+  // Returns how many were deleted.
+  Result<size_t> releaseStaleLeases(const ContainerdCall& call);
+
  private:
   struct Locks;
   class Session;
@@ -134,6 +143,8 @@ class ImagePuller {
   RegistryClient& registry_;
   ImagePullerOptions options_;
   std::unique_ptr<Locks> locks_;
+  std::mutex leasesMu_;
+  std::set<std::string> activeLeases_;  // pulls under way (guarded by leasesMu_)
 };
 
 }  // namespace sbx::runtime

@@ -40,6 +40,7 @@ start_daemon() {
   local extra=()
   case "$bin" in
     */sbxlet) extra=("${SBXLET_NET[@]}" --state-dir "$work/state" --containerd-address "$work/no-containerd.sock") ;;
+    */sandboxd-o) extra=(--sqlite-path "$work/orch/orchestrator.db") ;;
   esac
   "$bin" --http-addr 127.0.0.1:0 --shutdown-grace 5 "${extra[@]}" 2>"$log" &
   PID=$!
@@ -71,6 +72,20 @@ for daemon in sbxlet sandboxd-o; do
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/nope")
     check "$daemon 404" test "$code" = 404
     check "$daemon access log line" grep -q '"msg":"access","method":"GET","path":"/healthz","status":200' "$log"
+    if [ "$sig" = TERM ]; then
+      # One daemon per state: a second one on the same state directory or
+      # database exits 1, naming the holder, and the first keeps serving.
+      first=$PID
+      first_port=$PORT
+      second_log="$work/$daemon-second.log"
+      start_daemon "$bin" "$second_log"
+      wait "$PID"
+      check "$daemon: a second instance on the same state exits 1" test $? -eq 1
+      check "$daemon: ... naming the first one's pid" grep -q "another process (pid $first) holds" "$second_log"
+      PID=$first
+      PORT=$first_port
+      check "$daemon: the first one still serves" test "$(curl -fsS "http://127.0.0.1:$PORT/healthz")" = '{"ok":true}'
+    fi
     kill -"$sig" "$PID"
     wait "$PID"
     rc=$?
@@ -87,7 +102,7 @@ check "secret path logged" grep -q '"msg":"shared secret in use","path":"'"$work
 
 # A port already taken: a clear error and exit 1.
 start_daemon bin/sbxlet "$work/first.log"
-bin/sbxlet --http-addr "127.0.0.1:$PORT" "${SBXLET_NET[@]}" --state-dir "$work/state" 2>"$work/busy.err"
+bin/sbxlet --http-addr "127.0.0.1:$PORT" "${SBXLET_NET[@]}" --state-dir "$work/state2" --cni-conf-path "$work/cni2/20-sbxnet.conflist" 2>"$work/busy.err"
 check "busy port exits 1" test $? -eq 1
 check "busy port message" grep -q "Address already in use" "$work/busy.err"
 kill -TERM "$PID"; wait "$PID"
