@@ -58,7 +58,7 @@ UNIT_TESTS := $(BUILD)/unit_tests
 INTEG_TESTS := $(BUILD)/integration_tests
 
 .SECONDARY:
-.PHONY: bench bench-density bench-scale bench-orch bench-probes all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http bench-create clean format
+.PHONY: chaos bench bench-density bench-scale bench-orch bench-probes all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http bench-create clean format
 
 all: $(DAEMONS)
 
@@ -137,6 +137,11 @@ integration: $(INTEG_TESTS) $(DAEMONS)
 	tools/run-integration.sh $(INTEG_TESTS)
 
 check: check-asan check-tsan
+
+# Faults (tests/chaos/chaos.sh): kill -9 of sbxlet (CHAOS_ROUNDS, 10), of
+# containerd and of sandboxd-o under load, a frozen node; then no leaks.
+chaos: $(DAEMONS) $(BIN)/loadgen
+	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-10} tools/run-integration.sh tests/chaos/chaos.sh
 
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 DEBUG=-g1 SAN="$(ASAN_FLAGS)" build/asan/unit_tests

@@ -4,6 +4,7 @@
 #include <bit>
 #include <limits>
 #include <utility>
+#include <vector>
 
 namespace sbx::json {
 
@@ -35,6 +36,43 @@ std::string indexPath(const std::string& parent, size_t i) {
 }
 
 bool isJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// JSON leaves duplicate keys undefined (RFC 8259) and readers disagree on
+// which one counts: a body such as {"id":"a","id":"../x"} would mean one
+// thing to us and another to a proxy. Finds the first repeated key, depth
+// first; `where` gets the path of the object that holds it ("" for the root).
+bool findDuplicateKey(dom::element el, std::string& key, std::string& where) {
+  if (el.type() == dom::element_type::ARRAY) {
+    size_t i = 0;
+    for (dom::element item : dom::array(el)) {
+      if (findDuplicateKey(item, key, where)) {
+        where = "[" + std::to_string(i) + "]" + (where.empty() || where[0] == '[' ? "" : ".") + where;
+        return true;
+      }
+      ++i;
+    }
+    return false;
+  }
+  if (el.type() != dom::element_type::OBJECT) return false;
+  dom::object obj(el);
+  std::vector<std::string_view> keys;
+  keys.reserve(obj.size());
+  for (dom::key_value_pair kv : obj) keys.push_back(kv.key);
+  std::vector<std::string_view> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  if (auto d = std::adjacent_find(sorted.begin(), sorted.end()); d != sorted.end()) {
+    key = std::string(*d);
+    where.clear();
+    return true;
+  }
+  for (dom::key_value_pair kv : obj) {
+    if (findDuplicateKey(kv.value, key, where)) {
+      where = std::string(kv.key) + (where.empty() || where[0] == '[' ? "" : ".") + where;
+      return true;
+    }
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -277,6 +315,11 @@ Result<JsonCursor> JsonReader::parse(std::string_view text) {
     } else {
       recordError(std::string("invalid JSON: ") + simdjson::error_message(err));
     }
+    return Error(error_);
+  }
+  std::string key, where;
+  if (findDuplicateKey(root, key, where)) {
+    recordError("invalid JSON: duplicate key \"" + key + "\"" + (where.empty() ? "" : " in " + where));
     return Error(error_);
   }
   return JsonCursor(this, root, true, std::string());

@@ -109,7 +109,8 @@ class JsonReader {
 
   // Parses `text` (any bytes; invalid UTF-8 is an error). Resets the error
   // state. Errors: "invalid JSON: <simdjson's message>", "invalid JSON:
-  // nesting deeper than N", "request body is empty".
+  // nesting deeper than N", "request body is empty", "invalid JSON:
+  // duplicate key \"id\"" (" in containers[0].resource" when nested).
   Result<JsonCursor> parse(std::string_view text);
 
   bool ok() const { return error_.empty(); }

@@ -1156,6 +1156,7 @@ void Provisioner::reconcile(std::function<void(Status)> done) {
           it = sandboxes_.count(it->first) ? found->sandboxes.erase(it) : std::next(it);
         }
         if (st.ok()) checkTasks(found->running, found->tasks);
+        retryDeletes();
         found->scanError = st;
         releaseOrphans(found, [this](Status st) {
           reconciling_ = false;
@@ -1169,6 +1170,24 @@ void Provisioner::reconcile(std::function<void(Status)> done) {
     auto waiters = std::move(reconcileWaiters_);
     reconcileWaiters_.clear();
     for (auto& w : waiters) w(r);
+  }
+}
+
+// A delete that failed (containerd was down, say) left its sandbox in phase
+// deleting with no job: each reconcile pass tries it again.
+void Provisioner::retryDeletes() {
+  std::vector<std::string> ids;
+  for (const auto& [id, s] : sandboxes_) {
+    if (s.phase != SandboxPhase::Deleting) continue;
+    auto j = jobs_.find(id);
+    if (j != jobs_.end() && (j->second->deleting || j->second->deleteRequested || j->second->stepInFlight)) {
+      continue;
+    }
+    ids.push_back(id);
+  }
+  for (const auto& id : ids) {
+    logInfo("reconcile: retrying delete", {{"sandbox", id}});
+    beginDelete(id);
   }
 }
 

@@ -163,6 +163,7 @@ class Provisioner final : public SandboxBackend {
   void stopProbe(const std::string& id);
   void failCreate(const std::string& id, const std::string& message);
   struct Orphans;
+  void retryDeletes();
   void checkTasks(const std::set<std::string>& runningAtScan,
                   const std::map<std::string, runtime::TaskInfo>& tasks);
   void releaseOrphans(std::shared_ptr<Orphans> found, std::function<void(Status)> done);

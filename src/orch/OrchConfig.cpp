@@ -61,7 +61,6 @@ Result<ConfiguredNode> parseNode(const json::JsonCursor& item, const std::string
   bool hasId = false;
   bool hasIp = false;
   std::optional<Error> error;
-  std::set<std::string, std::less<>> seen;
   auto readString = [&](const json::JsonCursor& v, std::string_view field, std::string& out) {
     if (v.kind() != json::JsonKind::String) {
       error = Error(where + "." + std::string(field) + ": expected string");
@@ -72,12 +71,7 @@ Result<ConfiguredNode> parseNode(const json::JsonCursor& item, const std::string
   };
   item.forEachMember([&](std::string_view field, const json::JsonCursor& v) {
     if (error) return;
-    // simdjson keeps both members of {"ip":"a","ip":"b"}; which one was
-    // meant is anybody's guess.
-    if (!seen.emplace(field).second) {
-      error = Error(where + ": duplicate field " + quoteValue(field));
-      return;
-    }
+    // (A repeated field is refused by JsonReader::parse.)
     if (v.kind() == json::JsonKind::Null) return;  // as in the config file: null is absent
     if (field == "id") {
       hasId = readString(v, field, node.id);

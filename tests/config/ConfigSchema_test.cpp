@@ -390,7 +390,7 @@ TEST_CASE("ConfigSchema: config file errors name the file and the key") {
   CHECK(fileError(R"({"nodes": {}})") == "config file /x.json: nodes: expected array of objects");
   CHECK(fileError(R"([])") == "config file /x.json: expected a JSON object of keys and values");
   CHECK(fileError(R"({"count": )").starts_with("config file /x.json: invalid JSON: "));
-  CHECK(fileError(R"({"count": 2, "count": 3})") == "config file /x.json: duplicate key \"count\"");
+  CHECK(fileError(R"({"count": 2, "count": 3})") == "config file /x.json: invalid JSON: duplicate key \"count\"");
 }
 
 TEST_CASE("ConfigSchema: an unknown file key is an error, with a suggestion") {

@@ -651,3 +651,22 @@ TEST_CASE("JsonReader and JsonWriter: one per thread") {
 
 }  // namespace
 }  // namespace sbx::json
+
+TEST_CASE("JsonReader: a repeated key anywhere is an error naming the key and where") {
+  sbx::json::JsonReader reader;
+  auto r = reader.parse(R"({"id":"a","id":"../x"})");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.message() == R"(invalid JSON: duplicate key "id")");
+  r = reader.parse(R"({"containers":[{"name":"a"},{"name":"b","resource":{"cpu":"1","cpu":"-1"}}]})");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.message() == R"(invalid JSON: duplicate key "cpu" in containers[1].resource)");
+  r = reader.parse(R"([[{"a":1,"b":2,"a":3}]])");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.message() == R"(invalid JSON: duplicate key "a" in [0][0])");
+  // Escapes are compared decoded: "\u0069d" is "id".
+  r = reader.parse(R"({"id":"a","\u0069d":"b"})");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.message() == R"(invalid JSON: duplicate key "id")");
+  // The same key in different objects is fine.
+  CHECK(reader.parse(R"({"a":{"id":1},"b":{"id":2},"c":[{"id":3},{"id":4}]})").ok());
+}

@@ -261,7 +261,7 @@ TEST_CASE("OrchConfig: nodes validation names the item") {
   CHECK(err(R"([{"id":"a","ip":"10.0.0.2","prot":80}])") ==
         "nodes[0]: unknown field \"prot\" (expected \"id\", \"ip\", \"port\" or \"external\")");
   CHECK(err(R"([{"id":"a","ip":"10.0.0.2","ip":"10.0.0.3"}])") ==
-        "nodes[0]: duplicate field \"ip\"");
+        "nodes: invalid JSON: duplicate key \"ip\" in [0]");
   CHECK(err(R"([{"id":"a","ip":"10.0.0.2","external":"two words"}])") ==
         "nodes[0].external: must be at most 255 characters without whitespace or control "
         "characters");
