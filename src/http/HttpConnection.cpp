@@ -2,11 +2,13 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <random>
+#include <string_view>
 
 #include "json/JsonWriter.h"
 
@@ -15,6 +17,13 @@ namespace sbx::http {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
+
+// RFC 9110 tchar.
+bool isTokenChar(char ch) {
+  const unsigned char c = static_cast<unsigned char>(ch);
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
 
 HttpConnection* self(llhttp_t* p) { return static_cast<HttpConnection*>(p->data); }
 
@@ -276,6 +285,13 @@ int HttpConnection::onHeaderValueComplete(llhttp_t* p) {
     return HPE_USER;
   }
   if (c->headerLimitExceeded(4)) return HPE_USER;  // ": " and CRLF
+  // llhttp (lenient without LLHTTP_STRICT_MODE) lets "Bad Header: x" and
+  // ": x" through; RFC 9110 field names are non-empty tokens.
+  if (c->field_.empty() || !std::all_of(c->field_.begin(), c->field_.end(), isTokenChar)) {
+    c->pendingError_ = 400;
+    c->pendingErrorMessage_ = "invalid header name";
+    return HPE_USER;
+  }
   h.add(std::move(c->field_), std::move(c->value_));
   c->field_.clear();
   c->value_.clear();

@@ -184,6 +184,9 @@ Status validateContainer(const ContainerSpec& c, ParsedResources& parsed) {
   if (auto ref = parseImageReference(c.image); !ref) return fail(ref.message());
 
   if (Status st = validateStrings(name, "args", "args", kMaxArgs, c.args); !st) return st;
+  // args[0] is the program (or the first argument to the image's
+  // entrypoint): an empty one only fails later, at start.
+  if (!c.args.empty() && c.args[0].empty()) return fail("args[0] must not be empty");
   if (Status st = validateStrings(name, "env", "env entries", kMaxEnv, c.env); !st) return st;
   for (size_t i = 0; i < c.env.size(); ++i) {
     const size_t eq = c.env[i].find('=');
@@ -194,6 +197,10 @@ Status validateContainer(const ContainerSpec& c, ParsedResources& parsed) {
   if (!c.workDir.empty()) {
     // OCI runtimes require an absolute cwd; catch it here rather than at start.
     if (c.workDir[0] != '/') return fail("workDir must be an absolute path");
+    // PATH_MAX: longer is refused by the runtime only after the shim started.
+    if (c.workDir.size() > kMaxWorkDirBytes) {
+      return fail("workDir too long (max " + std::to_string(kMaxWorkDirBytes) + " bytes)");
+    }
     if (c.workDir.find('\0') != std::string::npos)
       return fail("workDir must not contain NUL bytes");
   }

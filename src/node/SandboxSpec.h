@@ -30,6 +30,7 @@ inline constexpr size_t kMaxPorts = 64;
 inline constexpr size_t kMaxArgs = 1024;
 inline constexpr size_t kMaxEnv = 1024;
 inline constexpr size_t kMaxArgBytes = 128 * 1024;  // one args/env string
+inline constexpr size_t kMaxWorkDirBytes = 4096;     // PATH_MAX
 inline constexpr size_t kMaxImageReferenceLength = 512;
 inline constexpr int kMaxProbeSeconds = 3600;  // also bounds the thresholds
 

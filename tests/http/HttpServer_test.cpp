@@ -200,6 +200,29 @@ TEST_CASE("HTTP: malformed requests get 400 and the connection closes") {
   }
 }
 
+// (llhttp itself refuses other non-token characters: "malformed request:
+// Invalid header token".)
+TEST_CASE("HTTP: header names that are not tokens get 400 \"invalid header name\"") {
+  ServerThread s(standardRoutes);
+  const char* bad[] = {
+      "GET /healthz HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: t\r\n: empty\r\n\r\n",
+  };
+  for (const char* req : bad) {
+    CAPTURE(req);
+    RawClient c(s.port());
+    auto r = c.roundTrip(req);
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(r->body == R"({"error":"invalid header name"})");
+    CHECK(c.closedByPeer());
+  }
+  RawClient ok(s.port());
+  auto r = ok.roundTrip("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Odd_Name.~!#$%&'*+^`|: 1\r\n\r\n");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
 TEST_CASE("HTTP: oversized headers → 431, oversized bodies → 413") {
   HttpServerOptions o;
   o.maxHeaderBytes = 1024;

@@ -448,6 +448,9 @@ TEST_CASE("SandboxSpec: validation errors, exact messages") {
        "container web: env[1] must not contain NUL bytes"},
       {request(container("web", R"("workDir":"app")")),
        "container web: workDir must be an absolute path"},
+      {request(container("web", R"("workDir":"/)" + std::string(4096, 'w') + "\"")),
+       "container web: workDir too long (max 4096 bytes)"},
+      {request(container("web", R"("args":["","x"])")), "container web: args[0] must not be empty"},
       // the second container is named in its messages
       {request(container("web") +
                R"(,{"name":"db","image":"mysql:8.4","resource":{"memory":"1Gi"}})"),
