@@ -1,6 +1,7 @@
 #include "app/HttpDaemon.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <charconv>
 #include <cstdio>
@@ -116,7 +117,32 @@ HttpDaemon::HttpDaemon(DaemonInfo info, std::string httpAddr, Duration shutdownG
 
 HttpDaemon::~HttpDaemon() = default;
 
+namespace {
+
+// The connection cap is only real if the process may open that many
+// descriptors: raise the soft RLIMIT_NOFILE to the hard limit (as Go's
+// runtime and nginx's worker_rlimit_nofile do), and say so if it is still
+// short of the cap plus what the daemon itself needs.
+void raiseFdLimit(size_t maxConnections) {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  constexpr size_t kOwnFds = 256;  // files, sockets to containerd and nodes, pipes
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < maxConnections + kOwnFds) {
+    logWarn("open-file limit below the connection cap",
+            {{"nofile", std::to_string(rl.rlim_cur)},
+             {"http_max_connections", std::to_string(maxConnections)}});
+  }
+}
+
+}  // namespace
+
 int HttpDaemon::run() {
+  raiseFdLimit(server_.options().maxConnections);
   Status st = server_.listen(httpAddr_);
   if (!st) {
     logError("cannot listen", {{"addr", httpAddr_}, {"error", st.message()}});
