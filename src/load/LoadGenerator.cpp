@@ -615,11 +615,15 @@ void LoadGenerator::startCreate(std::function<void()> finished) {
 
 void LoadGenerator::startGet(std::function<void()> finished) {
   const TimePoint t0 = loop_.now();
-  send("GET", sandboxPath(pool_->pick(rng_)), "",
-       [this, t0, finished = std::move(finished)](Reply r) {
-         complete(report_.ops[loadOpIndex(LoadOp::Get)], t0, r, r.status == 200);
-         finished();
-       });
+  // Held while the GET is out: a delete never picks it meanwhile, or the GET
+  // (on another connection) could arrive after it and get a true 404.
+  std::string id = pool_->pick(rng_);
+  ++reading_[id];
+  send("GET", sandboxPath(id), "", [this, id, t0, finished = std::move(finished)](Reply r) {
+    if (auto it = reading_.find(id); it != reading_.end() && --it->second == 0) reading_.erase(it);
+    complete(report_.ops[loadOpIndex(LoadOp::Get)], t0, r, r.status == 200);
+    finished();
+  });
 }
 
 void LoadGenerator::startList(std::function<void()> finished) {
@@ -646,7 +650,22 @@ void LoadGenerator::startStatuses(std::function<void()> finished) {
 }
 
 void LoadGenerator::startDelete(std::function<void()> finished) {
+  // An id no GET of ours is reading (a few tries; the pool is much larger
+  // than the GETs in flight unless it is nearly empty).
   std::string id = pool_->take(rng_);
+  for (int tries = 0; reading_.count(id) && tries < 16; ++tries) {
+    std::string other = pool_->empty() ? std::string() : pool_->take(rng_);
+    pool_->add(id);
+    if (other.empty()) break;
+    id = std::move(other);
+  }
+  if (reading_.count(id)) {
+    // Everything left is being read: this slot reads too.
+    pool_->add(id);
+    --report_.ops[loadOpIndex(LoadOp::Delete)].started;
+    ++report_.ops[loadOpIndex(LoadOp::Get)].started;
+    return startGet(std::move(finished));
+  }
   const TimePoint t0 = loop_.now();
   send("DELETE", sandboxPath(id), "", [this, id, t0, finished = std::move(finished)](Reply r) {
     const bool ok = deleteAccepted(options_.api, r.status);

@@ -241,6 +241,7 @@ class LoadGenerator {
   // Ids whose create was sent and that have not been seen deleted: what
   // cleanup deletes. Ordered so cleanup runs in a stable order.
   std::set<std::string> alive_;
+  std::unordered_map<std::string, int> reading_;  // ids with GETs in flight
 
   // Measure phase.
   TimePoint measureStart_;
