@@ -58,7 +58,7 @@ UNIT_TESTS := $(BUILD)/unit_tests
 INTEG_TESTS := $(BUILD)/integration_tests
 
 .SECONDARY:
-.PHONY: chaos bench bench-density bench-scale bench-orch bench-probes all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http bench-create clean format
+.PHONY: chaos soak bench bench-density bench-scale bench-orch bench-probes all deps test unit integration check check-asan check-tsan sanitizer-builds up down bench-http bench-create clean format
 
 all: $(DAEMONS)
 
@@ -137,6 +137,11 @@ integration: $(INTEG_TESTS) $(DAEMONS)
 	tools/run-integration.sh $(INTEG_TESTS)
 
 check: check-asan check-tsan
+
+# Load held for SOAK (10m) at 80 % of the sustained maximum, per daemon,
+# and idle connections (bench/soak.sh).
+soak: $(DAEMONS) $(BIN)/loadgen
+	bench/soak.sh
 
 # Faults (tests/chaos/chaos.sh): kill -9 of sbxlet (CHAOS_ROUNDS, 10), of
 # containerd and of sandboxd-o under load, a frozen node; then no leaks.
