@@ -350,7 +350,10 @@ int HttpConnection::onBody(llhttp_t* p, const char* at, size_t len) {
 
 int HttpConnection::onMessageComplete(llhttp_t* p) {
   HttpConnection* c = self(p);
-  c->keepAlive_ = c->keepAlive_ && llhttp_should_keep_alive(p);
+  // An Upgrade or CONNECT request is answered and the connection closed:
+  // llhttp stops parsing after one, so keeping the connection would leave
+  // whatever follows unparsed for good.
+  c->keepAlive_ = c->keepAlive_ && llhttp_should_keep_alive(p) && !p->upgrade;
   c->messageComplete_ = true;
   return HPE_PAUSED;  // one request at a time: resume after its response
 }
@@ -368,7 +371,12 @@ void HttpConnection::processInput() {
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
       consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
       if (err == HPE_PAUSED_UPGRADE) {
-        keepAlive_ = false;  // no protocol switching: answer, then close
+        // No protocol switching: answer, then close. llhttp returns this on
+        // every later call without consuming a byte: what follows is
+        // dropped, never parsed.
+        keepAlive_ = false;
+        consumed = len;
+        if (!messageComplete_ && !awaiting_) closeAfterWrite_ = true;
       } else {
         llhttp_resume(&parser_);
       }

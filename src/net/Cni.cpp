@@ -115,7 +115,9 @@ std::string pluginError(const CommandResult& r) {
   return msg;
 }
 
-Result<CniAttachment> parseAttachment(const std::string& out, const std::string& bridge) {
+}  // namespace
+
+Result<CniAttachment> parseCniResult(std::string_view out, std::string_view bridge) {
   dom::parser parser;
   dom::object root;
   if (auto err = parser.parse(out.data(), out.size()).get_object().get(root)) {
@@ -156,12 +158,17 @@ Result<CniAttachment> parseAttachment(const std::string& out, const std::string&
     }
   }
   if (att.ip.empty()) {
-    return Error("result has no IPv4 address for the sandbox's interface: " + firstLine(out));
+    return Error("result has no IPv4 address for the sandbox's interface: " +
+                 firstLine(std::string(out)));
   }
-  if (att.hostVeth.empty()) return Error("result names no host-side veth: " + firstLine(out));
+  if (att.hostVeth.empty()) {
+    return Error("result names no host-side veth: " + firstLine(std::string(out)));
+  }
   att.result = simdjson::minify(root);
   return att;
 }
+
+namespace {
 
 Status mkdirs(const std::string& dir) {
   size_t pos = 0;
@@ -462,7 +469,7 @@ Result<CniAttachment> Cni::attach(const std::string& containerId, const std::str
   Error failure;
   auto added = invoke(bridge_, {"ADD", containerId, netnsPath, "eth0"});
   if (added.ok()) {
-    auto att = parseAttachment(*added, cfg_.bridge);
+    auto att = parseCniResult(*added, cfg_.bridge);
     if (att.ok()) return att;
     failure = Error("cni bridge ADD: " + att.message());
   } else {

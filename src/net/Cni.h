@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -48,6 +49,15 @@ struct CniAttachment {
   std::string result;    // the bridge plugin's ADD result (JSON), kept for
                          // publishPorts/unpublishPorts/detach
 };
+
+// Reads the bridge plugin's ADD result (JSON): the sandbox's IPv4 address
+// and gateway (the first IPv4 entry of "ips" on the sandbox's interface, the
+// first one with a "sandbox", or naming no interface), the host-side veth
+// (the first interface that is neither in the sandbox nor `bridge`) and the
+// result minified. Errors: "invalid result: ...", "result
+// has no IPv4 address for the sandbox's interface: <first line>", "result
+// names no host-side veth: <first line>". Pure: thread-safe.
+Result<CniAttachment> parseCniResult(std::string_view result, std::string_view bridge);
 
 // The conflist ensureConfig() writes: cniVersion 1.0.0; bridge (isGateway,
 // hairpinMode; no ipMasq: Firewall::ensureMasquerade does it once for the

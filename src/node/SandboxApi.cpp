@@ -133,27 +133,33 @@ void SandboxApi::getSandbox(const http::ExchangePtr& ex) {
   });
 }
 
-void SandboxApi::statuses(const http::ExchangePtr& ex) {
+Result<std::vector<std::string>> decodeStatusesRequest(std::string_view body, size_t maxIds) {
   thread_local json::JsonReader reader;
-  auto root = reader.parse(ex->request().body);
-  if (!root.ok()) {
-    ex->respondError(400, root.message());
-    return;
-  }
+  auto root = reader.parse(body);
+  if (!root.ok()) return root.error();
+  if (root->kind() != json::JsonKind::Object) return Error("request body: expected object");
   std::vector<std::string> ids;
   json::JsonCursor idsCursor = root->field({"ids", "sandbox_ids", "sandboxIds"});
-  if (idsCursor.size() > options_.maxStatusIds) {
-    ex->respondError(400, "too many ids (max " + std::to_string(options_.maxStatusIds) + ")");
-    return;
-  }
+  if (idsCursor.size() > maxIds) return Error("too many ids (max " + std::to_string(maxIds) + ")");
   idsCursor.forEach([&](const json::JsonCursor& c) {
     std::string id;
-    if (c.get(id)) ids.push_back(std::move(id));
+    if (c.get(id)) {
+      ids.push_back(std::move(id));
+    } else if (!c.present()) {
+      c.fail("expected string");  // null
+    }
   });
-  if (!reader.ok()) {
-    ex->respondError(400, reader.error());
+  if (!reader.ok()) return Error(reader.error());
+  return ids;
+}
+
+void SandboxApi::statuses(const http::ExchangePtr& ex) {
+  auto decoded = decodeStatusesRequest(ex->request().body, options_.maxStatusIds);
+  if (!decoded.ok()) {
+    ex->respondError(400, decoded.message());
     return;
   }
+  const std::vector<std::string>& ids = *decoded;
   json::JsonWriter w(4096);
   w.beginObject().key("items").beginArray();
   std::vector<std::string> missing;
@@ -257,6 +263,12 @@ void SandboxApi::logs(const http::ExchangePtr& ex, bool oneContainer) {
 
 void SandboxApi::deleteSandbox(const http::ExchangePtr& ex) {
   const std::string id = ex->request().param("id");
+  // An id no sandbox can have ("..", "a/b", 10,000 characters) is a bad
+  // request, not an idempotent "already gone".
+  if (Status st = validateSandboxId(id); !st.ok()) {
+    ex->respondError(400, st.message());
+    return;
+  }
   provisioner_.remove(id, [ex, id](Status st) {
     if (!st.ok()) {
       ex->respondError(500, "delete " + id + ": " + st.message());

@@ -7,7 +7,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "base/Result.h"
 #include "http/Router.h"
 
 namespace sbx {
@@ -29,6 +32,13 @@ struct SandboxApiOptions {
   // For GET /v1/node/loop (the loop's health); null: route not served.
   EventLoop* loop = nullptr;
 };
+
+// The body of POST /v1/sandboxes/statuses: {"ids": [...]} ("sandbox_ids"
+// and "sandboxIds" too), more than `maxIds` refused. Null items are skipped.
+// Errors are the 400 messages ("too many ids (max 200)", "ids[1]: expected
+// string", the reader's "invalid JSON: ..."). Thread-safe (a reader per
+// thread).
+Result<std::vector<std::string>> decodeStatusesRequest(std::string_view body, size_t maxIds);
 
 class SandboxApi {
  public:

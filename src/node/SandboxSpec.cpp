@@ -664,6 +664,11 @@ Result<ImageReference> parseImageReference(std::string_view ref) {
   } else {
     out.repository.assign(path);
   }
+  // The limit holds for the name as normalized (docker.io/library/ added),
+  // which is what is pulled and what a second parse sees.
+  if (out.registry.size() + 1 + out.repository.size() > kMaxRepositoryNameLength) {
+    return bad("repository name too long (max " + std::to_string(kMaxRepositoryNameLength) + ")");
+  }
   if (!hasTag && out.digest.empty()) out.tag = "latest";
   return out;
 }

@@ -253,7 +253,9 @@ Result<SandboxState> decodeStateFile(std::string_view text) {
   internal.field({"portsPublished"}).get(s.portsPublished);
   internal.field({"ready"}).get(s.ready);
   int64_t version = 0;
-  internal.field({"version"}).get(version);
+  if (internal.field({"version"}).get(version) && version < 0) {
+    return Error("state file: internal.version must be >= 0");
+  }
   s.version = static_cast<uint64_t>(version);
   if (!reader.ok()) return Error("state file: " + reader.error());
   return s;

@@ -166,53 +166,45 @@ void OrchApi::listNodes(const http::ExchangePtr& ex) {
   ex->respond(200, w.str());
 }
 
-void OrchApi::putNode(const http::ExchangePtr& ex) {
+Result<NodeRegistration> decodeNodeRegistration(std::string_view body) {
   json::JsonReader reader;
-  auto root = reader.parse(ex->request().body);
-  if (!root.ok()) {
-    ex->respondError(400, root.message());
-    return;
-  }
-  std::string id, ip, external;
+  auto root = reader.parse(body);
+  if (!root.ok()) return root.error();
+  NodeRegistration out;
   int64_t port = 8080;
-  root->field({"id", "name"}).get(id);
+  root->field({"id", "name"}).get(out.id);
   json::JsonCursor spec = root->field({"spec"});
-  spec.field({"ip"}).get(ip);
+  spec.field({"ip"}).get(out.ip);
   spec.field({"port"}).get(port);
-  spec.field({"external"}).get(external);
-  if (!reader.ok()) {
-    ex->respondError(400, reader.error());
+  spec.field({"external"}).get(out.external);
+  if (!reader.ok()) return Error(reader.error());
+  if (out.id.empty()) return Error("id is required");
+  if (Status st = validateNodeId(out.id); !st.ok()) return st.error();
+  if (out.ip.empty()) return Error("spec.ip is required");
+  if (Status st = validateNodeAddress(out.ip); !st.ok()) return Error("spec.ip: " + st.message());
+  if (port < 1 || port > 65535) return Error("spec.port must be between 1 and 65535");
+  if (out.external.size() > 253) return Error("spec.external is too long (max 253)");
+  // A host name or address for clients: printable ASCII, no spaces (it is
+  // echoed into every sandbox object and URL built from it).
+  for (unsigned char ch : out.external) {
+    if (ch <= 0x20 || ch >= 0x7f) return Error("spec.external: must be printable ASCII without spaces");
+  }
+  out.port = static_cast<int>(port);
+  return out;
+}
+
+void OrchApi::putNode(const http::ExchangePtr& ex) {
+  auto decoded = decodeNodeRegistration(ex->request().body);
+  if (!decoded.ok()) {
+    ex->respondError(400, decoded.message());
     return;
   }
-  if (id.empty()) {
-    ex->respondError(400, "id is required");
-    return;
-  }
-  if (Status st = validateNodeId(id); !st.ok()) {
-    ex->respondError(400, st.message());
-    return;
-  }
-  if (ip.empty()) {
-    ex->respondError(400, "spec.ip is required");
-    return;
-  }
-  if (Status st = validateNodeAddress(ip); !st.ok()) {
-    ex->respondError(400, "spec.ip: " + st.message());
-    return;
-  }
-  if (port < 1 || port > 65535) {
-    ex->respondError(400, "spec.port must be between 1 and 65535");
-    return;
-  }
-  if (external.size() > 253) {
-    ex->respondError(400, "spec.external is too long (max 253)");
-    return;
-  }
+  const std::string& id = decoded->id;
   if (const OrchNode* n = nodes_.find(id); n && n->source == "config") {
     ex->respondError(409, "node " + id + " comes from the configuration file; change it there");
     return;
   }
-  nodes_.upsert(id, ip, static_cast<int>(port), "api", external,
+  nodes_.upsert(id, decoded->ip, decoded->port, "api", decoded->external,
                 [ex](Result<const OrchNode*> r) {
                   if (!r.ok()) {
                     ex->respondError(statusOf(r.error(), 500), r.message());
@@ -293,6 +285,39 @@ void OrchApi::heartbeat(const http::ExchangePtr& ex) {
 
 // ---- sandboxes ----
 
+Result<SandboxCreateRequest> decodeSandboxCreateRequest(std::string_view body) {
+  json::JsonReader reader;
+  auto root = reader.parse(body);
+  if (!root.ok()) return root.error();
+  if (root->kind() != json::JsonKind::Object) return Error("request body must be a JSON object");
+  SandboxCreateRequest out;
+  root->field({"id"}).get(out.id);
+  json::JsonCursor spec = root->field({"spec"});
+  if (!reader.ok()) return Error(reader.error());
+  if (!spec.present()) return Error("spec is required");
+  if (!out.id.empty()) {
+    if (Status st = node::validateSandboxId(out.id); !st.ok()) return st.error();
+  }
+  node::SandboxSpecOptions opts;
+  opts.readId = false;
+  opts.allowUnassignedHostPorts = true;
+  auto decoded = node::decodeSandboxSpec(spec, reader, opts);
+  if (!decoded.ok()) return decoded.error();
+  spec.field({"ttl_seconds", "ttlSeconds"}).get(out.ttlSeconds);
+  if (!reader.ok()) return Error(reader.error());
+  if (out.ttlSeconds < 0 || out.ttlSeconds > kMaxTtlSeconds) {
+    return Error("spec.ttl_seconds must be between 0 and " + std::to_string(kMaxTtlSeconds));
+  }
+  for (size_t i = 0; i < decoded->ports.size(); ++i) {
+    if (decoded->ports[i].hostPort != 0) {
+      return Error("spec.ports[" + std::to_string(i) +
+                   "].host_port: host ports are assigned by the control plane; leave it out");
+    }
+  }
+  out.spec = std::move(*decoded);
+  return out;
+}
+
 void OrchApi::createSandbox(const http::ExchangePtr& ex) {
   if (!createLimiter_.tryAcquire(loop_.now())) {
     auto wait = std::chrono::duration_cast<std::chrono::seconds>(
@@ -302,63 +327,20 @@ void OrchApi::createSandbox(const http::ExchangePtr& ex) {
     ex->respondError(429, "rate limit exceeded for sandbox create", &h);
     return;
   }
-  json::JsonReader reader;
-  auto root = reader.parse(ex->request().body);
-  if (!root.ok()) {
-    ex->respondError(400, root.message());
-    return;
-  }
-  if (root->kind() != json::JsonKind::Object) {
-    ex->respondError(400, "request body must be a JSON object");
-    return;
-  }
-  std::string id;
-  root->field({"id"}).get(id);
-  json::JsonCursor spec = root->field({"spec"});
-  if (!reader.ok()) {
-    ex->respondError(400, reader.error());
-    return;
-  }
-  if (!spec.present()) {
-    ex->respondError(400, "spec is required");
-    return;
-  }
-  if (id.empty()) {
-    id = node::generateSandboxId(std::chrono::system_clock::now(),
-                                 static_cast<uint64_t>(nowUnixMs()) * 7919 + ++idCounter_);
-  } else if (Status st = node::validateSandboxId(id); !st.ok()) {
-    ex->respondError(400, st.message());
-    return;
-  }
-  node::SandboxSpecOptions opts;
-  opts.readId = false;
-  opts.allowUnassignedHostPorts = true;
-  auto decoded = node::decodeSandboxSpec(spec, reader, opts);
+  auto decoded = decodeSandboxCreateRequest(ex->request().body);
   if (!decoded.ok()) {
     ex->respondError(400, decoded.message());
     return;
   }
-  int64_t ttl = 0;
-  spec.field({"ttl_seconds", "ttlSeconds"}).get(ttl);
-  if (!reader.ok()) {
-    ex->respondError(400, reader.error());
-    return;
+  std::string id = std::move(decoded->id);
+  if (id.empty()) {
+    id = node::generateSandboxId(std::chrono::system_clock::now(),
+                                 static_cast<uint64_t>(nowUnixMs()) * 7919 + ++idCounter_);
   }
-  if (ttl < 0 || ttl > kMaxTtlSeconds) {
-    ex->respondError(400, "spec.ttl_seconds must be between 0 and " + std::to_string(kMaxTtlSeconds));
-    return;
-  }
-  for (size_t i = 0; i < decoded->ports.size(); ++i) {
-    if (decoded->ports[i].hostPort != 0) {
-      ex->respondError(400, "spec.ports[" + std::to_string(i) +
-                                "].host_port: host ports are assigned by the control plane; "
-                                "leave it out");
-      return;
-    }
-  }
+  const int64_t ttl = decoded->ttlSeconds;
   OrchSandbox s;
   s.id = id;
-  s.spec = std::move(*decoded);
+  s.spec = std::move(decoded->spec);
   s.spec.id = id;
   s.ttlSeconds = ttl;
   s.createdAtMs = nowUnixMs();

@@ -6,8 +6,11 @@
 // Loop-thread only (handlers run on the loop; nothing here blocks).
 #include <cstdint>
 #include <string>
+#include <string_view>
 
+#include "base/Result.h"
 #include "http/Router.h"
+#include "node/SandboxSpec.h"
 #include "orch/RateLimiter.h"
 
 namespace sbx {
@@ -27,6 +30,29 @@ struct OrchApiOptions {
   Duration proxyTimeout = std::chrono::seconds(60);
   size_t maxListItems = 1000;  // GET /api/v1/sandboxes page size (default and max)
 };
+
+// The body of POST /api/v1/nodes: {"id" (or "name"), "spec": {"ip", "port"
+// (default 8080), "external"}}, checked. Errors are the 400 messages
+// ("id is required", "spec.ip: ...", "spec.port must be between 1 and
+// 65535", the reader's). Pure: thread-safe.
+struct NodeRegistration {
+  std::string id;
+  std::string ip;
+  int port = 8080;
+  std::string external;
+};
+Result<NodeRegistration> decodeNodeRegistration(std::string_view body);
+
+// The body of POST /api/v1/sandboxes: {"id", "spec": {..., "ttl_seconds"}},
+// the spec decoded with sbxlet's rules (no id inside, host ports left to the
+// scheduler: any given one is refused). Errors are the 400 messages. Pure:
+// thread-safe.
+struct SandboxCreateRequest {
+  std::string id;          // "" = the caller generates one; else a valid sandbox id
+  node::SandboxSpec spec;  // spec.id not set
+  int64_t ttlSeconds = 0;  // 0 = none
+};
+Result<SandboxCreateRequest> decodeSandboxCreateRequest(std::string_view body);
 
 class OrchApi {
  public:

@@ -200,6 +200,28 @@ TEST_CASE("HTTP: malformed requests get 400 and the connection closes") {
   }
 }
 
+TEST_CASE("HTTP: an Upgrade or CONNECT request is answered and closed, bytes after it dropped") {
+  // Found by the http_server fuzzer: with a byte after the request, the
+  // loop spun forever on llhttp's HPE_PAUSED_UPGRADE.
+  ServerThread s(standardRoutes);
+  const char* reqs[] = {
+      "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nX",
+      "CONNECT a:1 HTTP/1.1\r\n\r\nX",
+  };
+  for (const char* req : reqs) {
+    CAPTURE(req);
+    RawClient c(s.port());
+    auto r = c.roundTrip(req);
+    REQUIRE(r);
+    CHECK(r->header("connection") == "close");
+    CHECK(c.closedByPeer());
+  }
+  RawClient after(s.port());
+  auto r = after.roundTrip(get("/healthz"));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
 // (llhttp itself refuses other non-token characters: "malformed request:
 // Invalid header token".)
 TEST_CASE("HTTP: header names that are not tokens get 400 \"invalid header name\"") {

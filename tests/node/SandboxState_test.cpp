@@ -105,6 +105,12 @@ TEST_CASE("SandboxState: state file round trip") {
 }
 
 TEST_CASE("SandboxState: bad state files are errors, not crashes") {
+  // A negative version would be written back as a number no read accepts (fuzzer).
+  auto neg = decodeStateFile(
+      R"({"format":1,"sandbox":{"phase":"running"},"spec":{"containers":[{"name":"web","image":"nginx",)"
+      R"("resource":{"cpu":"100m","memory":"64Mi"}}]},"internal":{"version":-1}})");
+  REQUIRE_FALSE(neg.ok());
+  CHECK(neg.message() == "state file: internal.version must be >= 0");
   CHECK_FALSE(decodeStateFile("").ok());
   CHECK_FALSE(decodeStateFile("{").ok());
   CHECK_FALSE(decodeStateFile(R"({"format":2})").ok());
