@@ -11,6 +11,7 @@
 #   orch        tests/integration/orch_test.sh (real sandboxd-o and sbxlets)
 #   hollow      tests/integration/hollow_test.sh (sim nodes, loadgen)
 #   badinput    tests/integration/badinput_test.sh (bin/badinput's table)
+#   chaos       tests/chaos/chaos.sh, 2 rounds of sbxlet kills (make chaos: 10)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,6 +79,7 @@ run_script sbxlet "tools/run-integration.sh tests/integration/sbxlet_test.sh"
 run_script orch "tools/run-integration.sh tests/integration/orch_test.sh"
 run_script hollow tests/integration/hollow_test.sh
 run_script badinput "tools/run-integration.sh tests/integration/badinput_test.sh"
+run_script chaos "env CHAOS_ROUNDS=2 tools/run-integration.sh tests/chaos/chaos.sh"
 
 echo
 echo "all suites: $total_pass passed, $total_fail failed"
