@@ -144,29 +144,9 @@ truthful() {
   return 1
 }
 
-no_leaks() {  # nothing of any sandbox is left on the real node
-  local why=""
-  [ -z "$(CTR containers ls -q)" ] || why="$why containers:$(CTR containers ls -q | head -5 | tr '\n' ' ')"
-  [ -z "$(CTR tasks ls -q 2>/dev/null)" ] || why="$why tasks"
-  CTR snapshots ls | awk 'NR>1 && $3=="Active"' | grep -q . && why="$why active-snapshots"
-  [ -z "$(CTR leases ls -q)" ] || why="$why leases"
-  ls /var/run/netns 2>/dev/null | grep -q "^$NETNS_PREFIX" && why="$why netns"
-  [ -z "$(ip -o link show master "$BRIDGE" 2>/dev/null)" ] || why="$why veths"
-  ls "$IPAM_DIR" 2>/dev/null | grep -q '^[0-9.]*$' && why="$why ip-leases:$(ls "$IPAM_DIR" | grep '^[0-9.]*$' | head -5 | tr '\n' ' ')"
-  iptables-save | grep -q "sandboxd:$NS-" && why="$why firewall-rules"
-  iptables-save -t nat | grep -q "\"$NS-" && why="$why nat-rules"
-  [ -z "$(ls "$STATE/sandboxes" 2>/dev/null)" ] || why="$why state-dirs"
-  [ -z "$(ls "$RTROOT" 2>/dev/null)" ] || why="$why runtime-roots"
-  grep -q "$NS-" /proc/self/mountinfo && why="$why mounts"
-  local ctl
-  for ctl in memory cpu pids; do
-    [ -d "/sys/fs/cgroup/$ctl/sandboxd" ] || continue
-    find "/sys/fs/cgroup/$ctl/sandboxd" -mindepth 1 -type d -name "$NS-*" | grep -q . && why="$why cgroups($ctl)"
-  done
-  [ -z "$why" ] && return 0
-  echo "leaks:$why" >&2
-  return 1
-}
+# Nothing of any sandbox is left on the real node (ids: the rounds' c<N>-,
+# ctd-, keep-, after-ctd, and the control plane's o- and f-).
+no_leaks() { node_leaks "c[0-9]*-*" "ctd-*" "keep-*" "after-ctd*" "o-*" "f-*"; }
 
 delete_all_on_node() {  # deletes every sandbox of the real node, waits until none is left
   api GET "$NODE_PORT" "/v1/sandboxes?limit=1000" | jq -r '.items[].id' | delete_ids "$NODE_PORT" /v1/sandboxes

@@ -226,25 +226,7 @@ run_badinput() {
   echo "bin/badinput ${*:2}: $p passed, $f failed"
 }
 
-no_leaks() {  # everything the node's sandboxes owned is gone
-  local why=""
-  [ -z "$(CTR containers ls -q)" ] || why="$why containers:$(CTR containers ls -q | tr '\n' ' ')"
-  [ -z "$(CTR tasks ls -q 2>/dev/null)" ] || why="$why tasks"
-  CTR snapshots ls | awk 'NR>1 && $3=="Active"' | grep -q . && why="$why active-snapshots"
-  [ -z "$(CTR leases ls -q)" ] || why="$why leases:$(CTR leases ls -q | tr '\n' ' ')"
-  ip netns list | awk '{print $1}' | grep -q "^$NETNS_PREFIX" && why="$why netns"
-  [ -z "$(ip -o link show master "$BRIDGE" 2>/dev/null)" ] || why="$why veths"
-  ls "$IPAM_DIR" 2>/dev/null | grep -q '^[0-9.]*$' && why="$why ip-leases:$(ls "$IPAM_DIR" | grep '^[0-9.]*$' | tr '\n' ' ')"
-  iptables-save | grep -q "sandboxd:$NS-\|sandboxd:badinput-" && why="$why firewall-rules"
-  [ -z "$(ls "$STATE/sandboxes" 2>/dev/null)" ] || why="$why state-dirs:$(ls "$STATE/sandboxes" | head -5 | tr '\n' ' ')"
-  [ -z "$(ls "$RTROOT" 2>/dev/null)" ] || why="$why runtime-roots:$(ls "$RTROOT" | head -5 | tr '\n' ' ')"
-  grep -q "$NS\|badinput-" /proc/self/mountinfo && why="$why mounts"
-  find /sys/fs/cgroup/*/sandboxd /sys/fs/cgroup/sandboxd -mindepth 1 -type d \( -name "$NS-*" -o -name 'badinput-*' \) \
-    2>/dev/null | grep -q . && why="$why cgroups"
-  [ -z "$why" ] && return 0
-  echo "leaks:$why" >&2
-  return 1
-}
+no_leaks() { node_leaks "$NS-*" "badinput-*"; }  # everything the node's sandboxes owned is gone
 
 NODE_URL() { echo "http://127.0.0.1:$PORT"; }
 ORCH_URL() { echo "http://127.0.0.1:$ORCH_PORT"; }

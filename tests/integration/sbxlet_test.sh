@@ -128,28 +128,7 @@ delete_all() {
   for id in $ids; do api DELETE "/v1/sandboxes/$id" >/dev/null; done
 }
 
-no_leaks() {  # everything the runtime's sandboxes owned is gone
-  local why=""
-  [ -z "$(CTR containers ls -q)" ] || why="$why containers:$(CTR containers ls -q | tr '\n' ' ')"
-  [ -z "$(CTR tasks ls -q 2>/dev/null)" ] || why="$why tasks"
-  CTR snapshots ls | awk 'NR>1 && $3=="Active"' | grep -q . && why="$why active-snapshots"
-  [ -z "$(CTR leases ls -q)" ] || why="$why leases:$(CTR leases ls -q | tr '\n' ' ')"
-  ls /var/run/netns 2>/dev/null | grep -q "^$NETNS_PREFIX" && why="$why netns"
-  [ -z "$(ip -o link show master "$BRIDGE" 2>/dev/null)" ] || why="$why veths"
-  ls "$IPAM_DIR" 2>/dev/null | grep -q '^[0-9.]*$' && why="$why ip-leases:$(ls "$IPAM_DIR" | grep '^[0-9.]*$' | tr '\n' ' ')"
-  iptables-save | grep -q "sandboxd:$NS-" && why="$why firewall-rules"
-  iptables-save -t nat | grep -q "\"$NS-" && why="$why nat-rules"
-  [ -z "$(ls "$STATE/sandboxes" 2>/dev/null)" ] || why="$why state-dirs"
-  [ -z "$(ls "$RTROOT" 2>/dev/null)" ] || why="$why runtime-roots:$(ls "$RTROOT" | tr '\n' ' ')"
-  grep -q "$NS-" /proc/self/mountinfo && why="$why mounts"
-  for ctl in memory cpu pids; do
-    [ -d "/sys/fs/cgroup/$ctl/sandboxd" ] || continue
-    find "/sys/fs/cgroup/$ctl/sandboxd" -mindepth 1 -type d -name "sbxit-*" | grep -q . && why="$why cgroups($ctl)"
-  done
-  [ -z "$why" ] && return 0
-  echo "leaks:$why" >&2
-  return 1
-}
+no_leaks() { node_leaks "sbxit-*"; }  # everything the runtime's sandboxes owned is gone
 
 # The "outside" host: a network namespace of the test's own with a
 # documentation address (203.0.113.2), linked to the host (203.0.113.1), serving
