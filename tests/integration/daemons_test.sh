@@ -99,6 +99,10 @@ done
 check "secret file is 0600" test "$(stat -c %a "$work/state/secret")" = 600
 check "secret value never logged" bash -c "! grep -qF \"\$(cat '$work/state/secret')\" '$work'/sbxlet-*.log"
 check "secret path logged" grep -q '"msg":"shared secret in use","path":"'"$work/state/secret"'"' "$work/sbxlet-TERM.log"
+# So did sandboxd-o, beside its database.
+check "sandboxd-o secret file is 0600" test "$(stat -c %a "$work/orch/sbxorch_secret")" = 600
+check "sandboxd-o secret value never logged" bash -c "! grep -qF \"\$(cat '$work/orch/sbxorch_secret')\" '$work'/sandboxd-o-*.log"
+check "sandboxd-o secret path logged" grep -q '"msg":"shared secret in use","path":"'"$work/orch/sbxorch_secret"'"' "$work/sandboxd-o-TERM.log"
 
 # A port already taken: a clear error and exit 1.
 start_daemon bin/sbxlet "$work/first.log"
