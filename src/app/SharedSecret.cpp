@@ -28,7 +28,7 @@ Result<std::string> loadOrCreateSecret(const std::string& path) {
   std::error_code ec;
   std::filesystem::path dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) {
-    std::filesystem::create_directories(dir, ec);
+    if (std::filesystem::create_directories(dir, ec)) ::chmod(dir.c_str(), 0700);
     if (ec) return Error("create " + dir.string() + ": " + ec.message());
   }
   unsigned char raw[32];
