@@ -116,6 +116,26 @@ check "then fails with the injected message" wait_for 5 sandbox_has "$NODE_PORT"
   '"phase":"error"' 'sim: injected start failure (sim_failure_percent=100)'
 stop_pid "$NODE_PID"
 
+# The connection cap: idle keep-alive connections never lock others out
+# (the idle one nearest its timeout makes room), and the cap holds.
+start_node "$WORK/ncap" --http-max-connections 100
+idle_fds=()
+for _ in $(seq 1 300); do
+  if exec {fd}<>"/dev/tcp/127.0.0.1/$NODE_PORT"; then
+    printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' >&"$fd"
+    idle_fds+=("$fd")
+  fi
+done
+served=0
+for _ in $(seq 1 20); do
+  [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NODE_PORT/healthz")" = 200 ] && served=$((served + 1))
+done
+check "300 idle connections at a cap of 100: 20 of 20 new clients served (got $served)" test "$served" = 20
+open_fds=$(ls "/proc/$NODE_PID/fd" | wc -l)
+check "... and the cap holds ($open_fds descriptors open)" test "$open_fds" -lt 150
+for fd in "${idle_fds[@]}"; do exec {fd}>&-; done
+stop_pid "$NODE_PID"
+
 # ---- ten hollow nodes under sandboxd-o ---------------------------------------------------
 nodes="["
 NODE_PORTS=()
