@@ -24,7 +24,7 @@ run_doctest() {  # run_doctest NAME COMMAND...
   shift
   local out
   out=$(mktemp)
-  echo "== $name: $*"
+  echo "== $name: $* [$(date +%T)]"
   "$@" 2>&1 | tee "$out" | tail -4
   local rc=${PIPESTATUS[0]}
   local line
@@ -48,7 +48,7 @@ run_doctest() {  # run_doctest NAME COMMAND...
 
 run_script() {  # run_script NAME SCRIPT
   local name=$1 script=$2
-  echo "== $name: $script"
+  echo "== $name: $script [$(date +%T)]"
   local out
   out=$(mktemp)
   $script 2>&1 | tee "$out" | tail -20
@@ -82,5 +82,5 @@ run_script badinput "tools/run-integration.sh tests/integration/badinput_test.sh
 run_script chaos "env CHAOS_ROUNDS=2 tools/run-integration.sh tests/chaos/chaos.sh"
 
 echo
-echo "all suites: $total_pass passed, $total_fail failed"
+echo "all suites: $total_pass passed, $total_fail failed [$(date +%T)]"
 exit $status
