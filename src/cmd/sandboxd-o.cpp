@@ -4,6 +4,7 @@
 
 #include "app/HttpDaemon.h"
 #include "app/InstanceLock.h"
+#include "app/MemoryTrim.h"
 #include "app/SharedSecret.h"
 #include "http/HttpClient.h"
 #include "log/Log.h"
@@ -101,6 +102,8 @@ int main(int argc, char** argv) {
                            {"path", cfg.sqlitePath}});
 
   WorkerPool pool(daemon.loop(), {.threads = static_cast<size_t>(cfg.workerThreads), .maxQueued = 4096});
+  // RSS follows what is in use after bursts (app/MemoryTrim.h).
+  Timer memoryTrim = app::trimMemoryEvery(daemon.loop(), pool, std::chrono::seconds(30));
   orch::StoreWriter writer(daemon.loop(), pool, store);
   http::HttpClient http(daemon.loop());
   orch::NodeClient client(http, nodeSecret);

@@ -4,6 +4,7 @@
 
 #include "app/HttpDaemon.h"
 #include "app/InstanceLock.h"
+#include "app/MemoryTrim.h"
 #include "app/SharedSecret.h"
 #include "base/Quantity.h"
 #include "log/Log.h"
@@ -167,6 +168,8 @@ int main(int argc, char** argv) {
   }
 
   WorkerPool pool(daemon.loop(), {.threads = static_cast<size_t>(cfg.workerThreads), .maxQueued = 4096});
+  // RSS follows what is in use after bursts (app/MemoryTrim.h).
+  Timer memoryTrim = app::trimMemoryEvery(daemon.loop(), pool, std::chrono::seconds(30));
   node::SandboxStore store(cfg.stateDir + "/sandboxes");
   node::StatePersister persister(store, pool);
   node::HostResources capacity = node::HostResources::detect();
