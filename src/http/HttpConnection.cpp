@@ -151,6 +151,7 @@ HttpConnection::~HttpConnection() {
 
 void HttpConnection::start() {
   watcher_ = loop_.watch(fd_.get(), EPOLLIN, [this](uint32_t ev) { onEvents(ev); });
+  idleSince_ = loop_.now();
   // Until the first byte arrives the connection is held to the header
   // timeout: an idle opener gets no more time than a slow sender.
   setReadDeadline(server_.options_.headerTimeout);
@@ -558,6 +559,7 @@ void HttpConnection::finishExchange(HttpExchange& ex) {
   ex.onClose_ = nullptr;
   awaiting_ = false;
   phase_ = Phase::Idle;
+  idleSince_ = loop_.now();
   if (!keepAlive_) closeAfterWrite_ = true;
   if (inProcess_) return;  // processInput() flushes and goes on with the next request
   flush();

@@ -28,8 +28,9 @@ class HttpConnection final : public DeferredDeletable {
     return !closed_ && phase_ == Phase::Idle && !awaiting_ && !closeAfterWrite_ &&
            pendingOutput() == 0 && inOff_ == in_.size();
   }
-  // When an idle connection would be closed anyway (idle or header timeout).
-  TimePoint readDeadline() const { return readDeadline_; }
+  // When it last became idle (accepted, or its last response finished): the
+  // cap closes the longest idle first.
+  TimePoint idleSince() const { return idleSince_; }
   // Closes now: unregisters, closes the fd, tells the exchange its client is
   // gone, and hands itself to the server for deferred deletion.
   void close();
@@ -90,6 +91,7 @@ class HttpConnection final : public DeferredDeletable {
   bool hasWriteDeadline_ = false;
   TimePoint writeDeadline_;
   Phase phase_ = Phase::Idle;
+  TimePoint idleSince_{};
 
   llhttp_t parser_;
   std::string in_;

@@ -155,7 +155,7 @@ bool HttpServer::evictIdle() {
   // and keeping an ordered idle list would cost every request instead.
   HttpConnection* victim = nullptr;
   for (const auto& [c, owned] : conns_) {
-    if (c->idle() && (!victim || c->readDeadline() < victim->readDeadline())) victim = c;
+    if (c->idle() && (!victim || c->idleSince() < victim->idleSince())) victim = c;
   }
   if (!victim) return false;
   ++counters_.evictedIdle;

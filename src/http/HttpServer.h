@@ -34,7 +34,7 @@ struct HttpServerOptions {
   size_t maxHeaderBytes = 16 * 1024;  // request line + headers → 431
   size_t maxHeaderCount = 100;        // → 431
   size_t maxBodyBytes = 1 << 20;      // → 413
-  size_t maxConnections = 10000;      // at it: the idle one nearest its timeout is closed
+  size_t maxConnections = 10000;      // at it: the longest idle connection is closed
                                       // for the newcomer; none idle: 503 and close
   Duration headerTimeout = std::chrono::seconds(10);  // first byte → end of headers: 408
   Duration bodyTimeout = std::chrono::seconds(30);    // end of headers → end of body: 408
@@ -129,7 +129,7 @@ class HttpServer {
   friend class HttpConnection;
   void onAcceptable();
   void rejectOverCap(int fd);
-  // At the cap: closes the idle connection nearest its timeout. False if
+  // At the cap: closes the connection idle the longest. False if
   // every connection is busy.
   bool evictIdle();
   void connectionClosed(HttpConnection* c);
