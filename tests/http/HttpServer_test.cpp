@@ -367,6 +367,31 @@ TEST_CASE("HTTP: at the connection cap an idle connection makes room, oldest fir
   CHECK(s.onLoop([](HttpServer& srv) { return srv.counters().rejectedOverCap; }) == 0);
 }
 
+TEST_CASE("HTTP: at the cap a fresh connection is not evicted before an older keep-alive one") {
+  // A fresh connection's deadline (10 s header timeout) is earlier than a
+  // keep-alive one's (60 s idle): by deadline, newcomers evicted each other.
+  HttpServerOptions o;
+  o.maxConnections = 2;
+  ServerThread s(standardRoutes, o);
+  RawClient old(s.port());
+  REQUIRE(old.roundTrip(get("/healthz")));
+  std::this_thread::sleep_for(20ms);
+  RawClient fresh(s.port());  // connected, nothing sent yet
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (s.onLoop([](HttpServer& srv) { return srv.connectionCount(); }) < 2 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(5ms);
+  }
+  RawClient newcomer(s.port());
+  auto r = newcomer.roundTrip(get("/healthz"));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  auto rf = fresh.roundTrip(get("/healthz"));
+  REQUIRE(rf);
+  CHECK(rf->status == 200);
+  CHECK_FALSE(old.read());  // the longest idle one went
+}
+
 TEST_CASE("HTTP: over the connection cap, none idle → 503 and close, the server keeps accepting") {
   HttpServerOptions o;
   o.maxConnections = 2;
