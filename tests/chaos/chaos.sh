@@ -103,14 +103,27 @@ start_orch() {
 api() {  # api METHOD PORT PATH [BODY]
   curl -s -m 10 -X "$1" -H "$H" ${4:+-d "$4"} "http://127.0.0.1:$2$3"
 }
+# list_all PORT PATH: every page of a list endpoint (sbxlet clamps limit to
+# 200, sandboxd-o to its max_list_items) as one {"items":[...]}.
+list_all() {
+  local cursor="" page out=""
+  while :; do
+    page=$(api GET "$1" "$2?limit=200${cursor:+&cursor=$cursor}")
+    [ "$(jq -r '.items | type' <<<"$page" 2>/dev/null)" = array ] || return 1  # not answered
+    out+=$(jq -c '.items[]' <<<"$page")$'\n'
+    cursor=$(jq -r '.next_cursor // empty' <<<"$page")
+    [ -n "$cursor" ] || break
+  done
+  jq -s '{items: .}' <<<"$out"
+}
 code() {  # code METHOD PORT PATH: the status code only
   curl -s -m 2 -o /dev/null -w '%{http_code}' -X "$1" -H "$H" "http://127.0.0.1:$2$3"
 }
 
-node_items() { api GET "$NODE_PORT" "/v1/sandboxes?limit=1000" | jq -c '.items[]'; }
+node_items() { list_all "$NODE_PORT" /v1/sandboxes | jq -c '.items[]'; }
 settled() {  # no sandbox of the real node is creating or deleting
   local items
-  items=$(api GET "$NODE_PORT" "/v1/sandboxes?limit=1000") || return 1
+  items=$(list_all "$NODE_PORT" /v1/sandboxes) || return 1
   [ -n "$items" ] && [ "$(jq '[.items[] | select(.phase == "creating" or .phase == "deleting")] | length' <<<"$items")" = 0 ]
 }
 
@@ -119,7 +132,7 @@ settled() {  # no sandbox of the real node is creating or deleting
 # listed sandbox. Prints what is wrong; fails if anything is.
 truthful() {
   local items ids why="" id c
-  items=$(api GET "$NODE_PORT" "/v1/sandboxes?limit=1000")
+  items=$(list_all "$NODE_PORT" /v1/sandboxes)
   ids=$(jq -r '.items[].id' <<<"$items")
   local tasks
   tasks=$(CTR tasks ls 2>/dev/null | awk 'NR>1 {print $1, $3}')
@@ -149,10 +162,10 @@ truthful() {
 no_leaks() { node_leaks "c[0-9]*-*" "ctd-*" "keep-*" "after-ctd*" "o-*" "f-*"; }
 
 delete_all_on_node() {  # deletes every sandbox of the real node, waits until none is left
-  api GET "$NODE_PORT" "/v1/sandboxes?limit=1000" | jq -r '.items[].id' | delete_ids "$NODE_PORT" /v1/sandboxes
+  list_all "$NODE_PORT" /v1/sandboxes | jq -r '.items[].id' | delete_ids "$NODE_PORT" /v1/sandboxes
   wait_for 60 node_empty
 }
-node_empty() { [ "$(api GET "$NODE_PORT" "/v1/sandboxes?limit=1000" | jq '.items | length')" = 0 ]; }
+node_empty() { [ "$(list_all "$NODE_PORT" /v1/sandboxes | jq '.items | length')" = 0 ]; }
 delete_ids() {  # delete_ids PORT PREFIX < ids: DELETE PREFIX/<id> for each, 16 at a time
   xargs -r -P 16 -I{} curl -s -m 30 -o /dev/null -X DELETE -H "$H" "http://127.0.0.1:$1$2/{}"
 }
@@ -194,7 +207,7 @@ for round in $(seq 1 "$ROUNDS"); do
   # A random moment in the first 4 s: during the creates' image unpack,
   # network setup, task start or the deletes.
   sleep "$((RANDOM % 4)).$((RANDOM % 10))"
-  in_flight=$(api GET "$NODE_PORT" "/v1/sandboxes?limit=1000" | jq '[.items[] | select(.phase == "creating" or .phase == "deleting")] | length')
+  in_flight=$(list_all "$NODE_PORT" /v1/sandboxes | jq '[.items[] | select(.phase == "creating" or .phase == "deleting")] | length')
   kill -KILL "$NODE_PID"
   wait "$NODE_PID" 2>/dev/null
   killed_total=$((killed_total + 1))
@@ -213,7 +226,7 @@ if part 2; then
 # during creates and comes back.
 api POST "$NODE_PORT" /v1/sandboxes '{"id":"keep-1","containers":[{"name":"m","image":"busybox:latest","args":["sleep","3600"],"resource":{"cpu":"10m","memory":"16Mi"}}]}' >/dev/null
 api POST "$NODE_PORT" /v1/sandboxes '{"id":"keep-2","containers":[{"name":"m","image":"busybox:latest","args":["sleep","3600"],"resource":{"cpu":"10m","memory":"16Mi"}}]}' >/dev/null
-keep_running() { [ "$(api GET "$NODE_PORT" "/v1/sandboxes?limit=1000" | jq '[.items[] | select((.id == "keep-1" or .id == "keep-2") and .phase == "running")] | length')" = 2 ]; }
+keep_running() { [ "$(list_all "$NODE_PORT" /v1/sandboxes | jq '[.items[] | select((.id == "keep-1" or .id == "keep-2") and .phase == "running")] | length')" = 2 ]; }
 check "containerd: two sandboxes running first" wait_for 60 keep_running
 poll_start node "$NODE_PORT" "/v1/sandboxes?limit=10"
 loadgen_bg ctd --api sbxlet --target "127.0.0.1:$NODE_PORT" --concurrency 20 --mix create=3,delete=1 \
@@ -255,14 +268,14 @@ all_ready() { [ "$(api GET "$ORCH_PORT" /api/v1/nodes | jq '[.items[] | select(.
 check "sandboxd-o: three nodes Ready" wait_for 20 all_ready
 
 orch_settled() {
-  [ "$(api GET "$ORCH_PORT" "/api/v1/sandboxes?limit=1000" | jq '[.items[] | select(.status.phase != "Running" and .status.phase != "Failed")] | length')" = 0 ]
+  [ "$(list_all "$ORCH_PORT" /api/v1/sandboxes | jq '[.items[] | select(.status.phase != "Running" and .status.phase != "Failed")] | length')" = 0 ]
 }
 # The control plane's view matches the nodes': each of its sandboxes on its
 # node in the same phase, nothing on a node it does not know of, and no
 # (node, host port) booked twice.
 orch_consistent() {
   local items why="" n port
-  items=$(api GET "$ORCH_PORT" "/api/v1/sandboxes?limit=1000" | jq -c '.items[]')
+  items=$(list_all "$ORCH_PORT" /api/v1/sandboxes | jq -c '.items[]')
   local dups
   dups=$(jq -r '.status.node_name as $n | .status.assigned_ports[]? | "\($n) \(.host_port)"' <<<"$items" | sort | uniq -d)
   [ -z "$dups" ] || why="$why double-booked:$(tr '\n' ' ' <<<"$dups")"
@@ -271,14 +284,14 @@ orch_consistent() {
     n=${n%%:*}
     local mine theirs
     mine=$(jq -r --arg n "$n" 'select(.status.node_name == $n and .status.phase == "Running") | .id' <<<"$items" | sort)
-    theirs=$(api GET "$port" "/v1/sandboxes?limit=1000" | jq -r '.items[] | select(.phase == "running") | .id' | sort)
+    theirs=$(list_all "$port" /v1/sandboxes | jq -r '.items[] | select(.phase == "running") | .id' | sort)
     [ "$mine" = "$theirs" ] || why="$why $n:running-differs($(diff <(echo "$mine") <(echo "$theirs") | grep '^[<>]' | head -3 | tr '\n' ' '))"
     local all
-    all=$(api GET "$port" "/v1/sandboxes?limit=1000" | jq -r '.items[].id' | sort)
+    all=$(list_all "$port" /v1/sandboxes | jq -r '.items[].id' | sort)
     [ "$all" = "$(jq -r --arg n "$n" 'select(.status.node_name == $n) | .id' <<<"$items" | sort)" ] ||
       why="$why $n:sandboxes-differ"
     # Host ports the node booked: each one once.
-    dups=$(api GET "$port" "/v1/sandboxes?limit=1000" | jq -r '.items[].ports[]?.hostPort' | sort | uniq -d)
+    dups=$(list_all "$port" /v1/sandboxes | jq -r '.items[].ports[]?.hostPort' | sort | uniq -d)
     [ -z "$dups" ] || why="$why $n:node-double-booked"
   done
   [ -z "$why" ] && return 0
@@ -299,13 +312,13 @@ poll_stop nodes
 check "sandboxd-o: the real node answered throughout ($POLL_SUMMARY)" test "$(awk '$1 != 200' "$WORK/poll-nodes" | wc -l)" = 0
 check "sandboxd-o: every sandbox settles (Running or Failed)" wait_for 90 orch_settled
 check "sandboxd-o: its view matches the nodes', no port twice" wait_for 30 orch_consistent
-log "sandboxd-o: $(api GET "$ORCH_PORT" "/api/v1/sandboxes?limit=1000" | jq -r '[.items[].status.phase] | group_by(.) | map("\(.[0]) \(length)") | join(", ")')"
+log "sandboxd-o: $(list_all "$ORCH_PORT" /api/v1/sandboxes | jq -r '[.items[].status.phase] | group_by(.) | map("\(.[0]) \(length)") | join(", ")')"
 fi
 
 # ---- 4. SIGSTOP the real node -------------------------------------------------------------
 if part 4; then
 node_state() { [ "$(api GET "$ORCH_PORT" /api/v1/nodes/real | jq -r .node.state)" = "$1" ]; }
-running_on_real=$(api GET "$NODE_PORT" "/v1/sandboxes?limit=1000" | jq '[.items[] | select(.phase == "running")] | length')
+running_on_real=$(list_all "$NODE_PORT" /v1/sandboxes | jq '[.items[] | select(.phase == "running")] | length')
 poll_start orch "$ORCH_PORT" "/api/v1/sandboxes?limit=100"
 kill -STOP "$NODE_PID"
 check "frozen node: NotReady" wait_for 15 node_state NotReady
@@ -318,19 +331,19 @@ kill -CONT "$NODE_PID"
 check "thawed node: Ready again" wait_for 15 node_state Ready
 poll_stop orch
 check "frozen node: sandboxd-o answered throughout ($POLL_SUMMARY)" test "$(awk '$1 != 200' "$WORK/poll-orch" | wc -l)" = 0
-check "thawed node: its sandboxes still run" test "$(api GET "$NODE_PORT" "/v1/sandboxes?limit=1000" | jq '[.items[] | select(.phase == "running")] | length')" = "$running_on_real"
+check "thawed node: its sandboxes still run" test "$(list_all "$NODE_PORT" /v1/sandboxes | jq '[.items[] | select(.phase == "running")] | length')" = "$running_on_real"
 check "thawed node: every sandbox settles" wait_for 60 orch_settled
 check "thawed node: the views match, no port twice" wait_for 30 orch_consistent
 check "thawed node: phases truthful on the real node" truthful
 fi
 
 # Everything through the control plane, then nothing anywhere.
-api GET "$ORCH_PORT" "/api/v1/sandboxes?limit=1000" | jq -r '.items[].id' | delete_ids "$ORCH_PORT" /api/v1/sandboxes
-orch_empty() { [ "$(api GET "$ORCH_PORT" "/api/v1/sandboxes?limit=1000" | jq '.items | length')" = 0 ]; }
+list_all "$ORCH_PORT" /api/v1/sandboxes | jq -r '.items[].id' | delete_ids "$ORCH_PORT" /api/v1/sandboxes
+orch_empty() { [ "$(list_all "$ORCH_PORT" /api/v1/sandboxes | jq '.items | length')" = 0 ]; }
 check "all deleted through sandboxd-o" wait_for 60 orch_empty
 check "the real node is empty" wait_for 30 node_empty
 for n in "$H1_PORT" "$H2_PORT"; do
-  check "hollow node on $n is empty" test "$(api GET "$n" "/v1/sandboxes?limit=1000" | jq '.items | length')" = 0
+  check "hollow node on $n is empty" test "$(list_all "$n" /v1/sandboxes | jq '.items | length')" = 0
 done
 check "nothing leaked on the real node" no_leaks
 fi
