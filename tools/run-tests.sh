@@ -18,6 +18,18 @@ cd "$(dirname "$0")/.."
 total_pass=0
 total_fail=0
 status=0
+# One line per suite and every failing check's own line, printed again at the
+# end: CI shows only the tail of this output.
+summary=$(mktemp)
+failures=$(mktemp)
+trap 'rm -f "$summary" "$failures"' EXIT
+
+note_suite() {  # note_suite NAME PASSED FAILED OUTPUT_FILE
+  printf '  %-11s %6d passed, %d failed\n' "$1" "$2" "$3" >>"$summary"
+  [ "$3" -gt 0 ] || return 0
+  grep -E '^FAILED|^FAIL |TEST CASE:|ERROR|Sanitizer|runtime error|^timeout|fatal' "$4" \
+    | head -20 | sed "s/^/  [$1] /" >>"$failures"
+}
 
 run_doctest() {  # run_doctest NAME COMMAND...
   local name=$1
@@ -43,6 +55,7 @@ run_doctest() {  # run_doctest NAME COMMAND...
   fi
   total_pass=$((total_pass + p))
   total_fail=$((total_fail + f))
+  note_suite "$name" "$p" "$f" "$out"
   rm -f "$out"
 }
 
@@ -55,8 +68,8 @@ run_script() {  # run_script NAME SCRIPT
   local rc=${PIPESTATUS[0]}
   local line p f
   line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
-  p=$(echo "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
-  f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+  p=$(echo "$line" | grep -oE '[0-9]+ passed' | tail -1 | cut -d' ' -f1)
+  f=$(echo "$line" | grep -oE '[0-9]+ failed' | tail -1 | cut -d' ' -f1)
   [ -n "$p" ] || p=0
   [ -n "$f" ] || f=0
   if [ "$rc" -ne 0 ]; then
@@ -65,6 +78,7 @@ run_script() {  # run_script NAME SCRIPT
   fi
   total_pass=$((total_pass + p))
   total_fail=$((total_fail + f))
+  note_suite "$name" "$p" "$f" "$out"
   rm -f "$out"
 }
 
@@ -84,5 +98,11 @@ run_script badinput "tools/run-integration.sh tests/integration/badinput_test.sh
 run_script chaos "env CHAOS_ROUNDS=2 CHAOS_PARTS=1,2 tools/run-integration.sh tests/chaos/chaos.sh"
 
 echo
+echo "per suite:"
+cat "$summary"
+if [ -s "$failures" ]; then
+  echo "what failed:"
+  cat "$failures"
+fi
 echo "all suites: $total_pass passed, $total_fail failed [$(date +%T)]"
 exit $status
