@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -53,6 +54,15 @@ Result<std::string> loadOrCreateSecret(const std::string& path) {
     return Error("write " + path + ": " + std::strerror(errno));
   }
   return secret;
+}
+
+std::string secretFileWarning(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "stat " + path + ": " + std::strerror(errno);
+  if ((st.st_mode & 077) == 0) return "";
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return path + " has mode " + mode + ": other users can read it or write it (chmod 600)";
 }
 
 bool bearerMatches(const std::string* header, const std::string& secret) {

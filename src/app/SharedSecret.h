@@ -12,6 +12,11 @@ namespace sbx::app {
 // Reads the secret at `path`, or creates it (and its directory, 0700).
 Result<std::string> loadOrCreateSecret(const std::string& path);
 
+// What is wrong with the permissions of the secret file at `path`, or ""
+// when only its owner can read or write it (an operator may have written it
+// with a loose umask). Callers warn; the secret is still used.
+std::string secretFileWarning(const std::string& path);
+
 // Whether an Authorization header is "Bearer <secret>", compared in
 // constant time (in the secret's length). A null header or an empty secret
 // never matches.

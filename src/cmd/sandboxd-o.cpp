@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
     }
     cfg.sharedSecret = *secret;
     logInfo("shared secret in use", {{"path", path}});
+    if (std::string w = app::secretFileWarning(path); !w.empty()) {
+      logWarn("shared secret file", {{"warning", w}});
+    }
   }
   const std::string nodeSecret = cfg.nodeSharedSecret.empty() ? cfg.sharedSecret : cfg.nodeSharedSecret;
 

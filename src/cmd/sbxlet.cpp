@@ -165,6 +165,9 @@ int main(int argc, char** argv) {
     }
     cfg.sharedSecret = *secret;
     logInfo("shared secret in use", {{"path", path}});
+    if (std::string w = app::secretFileWarning(path); !w.empty()) {
+      logWarn("shared secret file", {{"warning", w}});
+    }
   }
 
   WorkerPool pool(daemon.loop(), {.threads = static_cast<size_t>(cfg.workerThreads), .maxQueued = 4096});

@@ -58,3 +58,19 @@ TEST_CASE("loadOrCreateSecret: generated once, 0600 in a 0700 directory, then re
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.message() == shortOne + ": secret shorter than 16 characters");
 }
+
+TEST_CASE("secretFileWarning: a secret file others can read or write is named with its mode") {
+  test::TempDir tmp("sbx-secret-test");
+  const std::string path = tmp.path + "/secret";
+  REQUIRE(app::loadOrCreateSecret(path).ok());
+  CHECK(app::secretFileWarning(path).empty());  // generated: 0600
+  REQUIRE(::chmod(path.c_str(), 0644) == 0);
+  CHECK(app::secretFileWarning(path) ==
+        path + " has mode 0644: other users can read it or write it (chmod 600)");
+  REQUIRE(::chmod(path.c_str(), 0620) == 0);
+  CHECK(app::secretFileWarning(path) ==
+        path + " has mode 0620: other users can read it or write it (chmod 600)");
+  REQUIRE(::chmod(path.c_str(), 0400) == 0);
+  CHECK(app::secretFileWarning(path).empty());
+  CHECK(app::secretFileWarning(tmp.path + "/none").rfind("stat " + tmp.path + "/none: ", 0) == 0);
+}

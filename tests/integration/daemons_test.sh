@@ -103,6 +103,14 @@ check "secret path logged" grep -q '"msg":"shared secret in use","path":"'"$work
 check "sandboxd-o secret file is 0600" test "$(stat -c %a "$work/orch/sbxorch_secret")" = 600
 check "sandboxd-o secret value never logged" bash -c "! grep -qF \"\$(cat '$work/orch/sbxorch_secret')\" '$work'/sandboxd-o-*.log"
 check "sandboxd-o secret path logged" grep -q '"msg":"shared secret in use","path":"'"$work/orch/sbxorch_secret"'"' "$work/sandboxd-o-TERM.log"
+check "no warning about a 0600 secret file" bash -c "! grep -q '\"msg\":\"shared secret file\"' '$work'/sbxlet-TERM.log '$work'/sandboxd-o-TERM.log"
+
+# A secret file others can read (an operator's loose umask): used, with a
+# warning that names its mode.
+chmod 644 "$work/orch/sbxorch_secret"
+check "sandboxd-o starts with a 0644 secret file" start_daemon bin/sandboxd-o "$work/loose.log"
+kill -TERM "$PID"; wait "$PID"
+check "... and warns, naming the mode" grep -q '"msg":"shared secret file","warning":"'"$work/orch/sbxorch_secret"' has mode 0644' "$work/loose.log"
 
 # A port already taken: a clear error and exit 1.
 start_daemon bin/sbxlet "$work/first.log"

@@ -209,8 +209,13 @@ network_suite() {
   ip=$(ip_of "$p-web")
   call GET "/v1/sandboxes/$p-web"
   check "$rt: sandbox reports ip, subnet, bridge, conflist" has "$BODY" '"ip":"10.231.' "\"bridgeName\":\"$BRIDGE\"" "\"subnetCIDR\":\"${SUBNETS[$rt]}\"" 20-sbxnet.conflist
-  check "$rt: the sandbox IP answers from the host" test "$(curl -s -m 5 "http://$ip:8080/")" = sandbox-http
-  check "$rt: the host port answers on 127.0.0.1" test "$(curl -s -m 5 "http://127.0.0.1:$hp/")" = sandbox-http
+  # 15 s each: gVisor's netstack and python under a loaded CI machine can
+  # take seconds to answer; an answer that never comes still fails.
+  local got
+  got=$(curl -sS -m 15 "http://$ip:8080/" 2>&1)
+  check "$rt: the sandbox IP answers from the host (got: $got)" test "$got" = sandbox-http
+  got=$(curl -sS -m 15 "http://127.0.0.1:$hp/" 2>&1)
+  check "$rt: the host port answers on 127.0.0.1 (got: $got)" test "$got" = sandbox-http
 
   # Host-port conflicts: another sandbox's, and the host's own listener.
   call POST /v1/sandboxes "{\"id\":\"$p-web2\",\"ports\":[{\"hostPort\":$hp,\"containerPort\":8080}],\"containers\":[$(container m alpine:3.20 10m 16Mi '["sleep","300"]')]}"
@@ -431,7 +436,8 @@ run_suite() {
   SBX_PID=""
   check "$rt: restart after kill -9 during deletes" start_sbxlet "$rt"
   local undone=""
-  for _ in $(seq 1 150); do
+  # Up to 45 s: four teardowns after a restart, on a loaded machine.
+  for _ in $(seq 1 450); do
     undone=""
     for id in $(ls "$STATE/sandboxes" 2>/dev/null); do
       [ "$(phase_of "$id")" = running ] || undone="$undone $id"
