@@ -83,18 +83,17 @@ series() {
     for (i=0;i<=last;i++) if (n[i]) printf "  minute %2d: RSS %6.1f MiB (lowest %6.1f), fds %5.0f, files %6.1f MiB, longest loop turn %d ms\n",
       i+1, r[i]/n[i]/1024, lo[i]/1024, f[i]/n[i], d[i]/n[i]/1024, st[i] }' "$1"
 }
-# growth FILE COLUMN mean|floor: percent change of the last 2 minutes over
-# minutes 2-3, of the means or of the lowest samples (shown, not judged).
+# growth FILE COLUMN: percent change of the mean of the last 2 minutes over
+# the mean of minutes 2-3 (shown, not judged: see soak_one).
 growth() {
-  awk -v c="$2" -v how="$3" '{t[NR]=$1; v[NR]=$c} END {
+  awk -v c="$2" '{t[NR]=$1; v[NR]=$c} END {
     last=t[NR]
     for (i=1;i<=NR;i++) {
-      if (t[i]>=60 && t[i]<180) { a+=v[i]; na++; if (na==1 || v[i]<la) la=v[i] }
-      if (t[i]>last-120) { b+=v[i]; nb++; if (nb==1 || v[i]<lb) lb=v[i] }
+      if (t[i]>=60 && t[i]<180) { a+=v[i]; na++ }
+      if (t[i]>last-120) { b+=v[i]; nb++ }
     }
     if (na==0 || nb==0 || last<300) {print "n/a"; exit}
-    if (how=="floor") printf "%.1f", (lb - la) * 100 / la
-    else printf "%.1f", (b/nb - a/na) * 100 / (a/na) }' "$1"
+    printf "%.1f", (b/nb - a/na) * 100 / (a/na) }' "$1"
 }
 jqv() { jq -r "$1" <<<"$2"; }
 
@@ -154,7 +153,7 @@ soak_one() {  # soak_one NAME PID LOOP_URL FILES LOADGEN-ARGS...: max, then 80 %
   p99_get=$(jqv '.ops.get.p99_ms' "$held")
   grss=$(awk -v a="$rss0" -v b="$rss1" 'BEGIN {printf "%.1f", (b - a) * 100 / a}')
   gfd=$(awk -v a="$fd0" -v b="$fd1" 'BEGIN {printf "%.1f", (b - a) * 100 / a}')
-  mrss=$(growth "$WORK/$name.samples" 2 mean)
+  mrss=$(growth "$WORK/$name.samples" 2)
   out "| $name | $max | $rate | $ok | $errors | $p99_get | $rss0 → $rss1 KiB ($grss %) | $fd0 → $fd1 ($gfd %) | $mrss % |"
   echo "soak: $name, per minute of the hold:" >&2
   series "$WORK/$name.samples" >&2
