@@ -199,7 +199,7 @@ loadgen_bg() {  # loadgen_bg NAME ARGS...: loadgen in the background, output in 
 
 # ---- 1. kill -9 sbxlet during creates and deletes ----------------------------------------
 check "sbxlet starts" start_node || exit 1
-killed_total=0
+killed_total=0 ctd_kills=0 orch_kills=0 freezes=0
 part 1 || ROUNDS=0
 for round in $(seq 1 "$ROUNDS"); do
   loadgen_bg "r$round" --api sbxlet --target "127.0.0.1:$NODE_PORT" --concurrency "$CONC" \
@@ -234,6 +234,7 @@ loadgen_bg ctd --api sbxlet --target "127.0.0.1:$NODE_PORT" --concurrency 20 --m
 sleep 2
 ctd_cmd=$(tr '\0' ' ' <"/proc/$CONTAINERD_PID/cmdline")
 kill -KILL "$CONTAINERD_PID"
+ctd_kills=$((ctd_kills + 1))
 wait "$CONTAINERD_PID" 2>/dev/null
 sleep 3  # creates meet a dead containerd
 # shellcheck disable=SC2086 # the command line as it was
@@ -282,16 +283,17 @@ orch_consistent() {
   for n in "real:$NODE_PORT" "h1:$H1_PORT" "h2:$H2_PORT"; do
     port=${n#*:}
     n=${n%%:*}
-    local mine theirs
+    local mine theirs listed
+    listed=$(list_all "$port" /v1/sandboxes)
     mine=$(jq -r --arg n "$n" 'select(.status.node_name == $n and .status.phase == "Running") | .id' <<<"$items" | sort)
-    theirs=$(list_all "$port" /v1/sandboxes | jq -r '.items[] | select(.phase == "running") | .id' | sort)
+    theirs=$(jq -r '.items[] | select(.phase == "running") | .id' <<<"$listed" | sort)
     [ "$mine" = "$theirs" ] || why="$why $n:running-differs($(diff <(echo "$mine") <(echo "$theirs") | grep '^[<>]' | head -3 | tr '\n' ' '))"
     local all
-    all=$(list_all "$port" /v1/sandboxes | jq -r '.items[].id' | sort)
+    all=$(jq -r '.items[].id' <<<"$listed" | sort)
     [ "$all" = "$(jq -r --arg n "$n" 'select(.status.node_name == $n) | .id' <<<"$items" | sort)" ] ||
       why="$why $n:sandboxes-differ"
     # Host ports the node booked: each one once.
-    dups=$(list_all "$port" /v1/sandboxes | jq -r '.items[].ports[]?.hostPort' | sort | uniq -d)
+    dups=$(jq -r '.items[].ports[]?.hostPort' <<<"$listed" | sort | uniq -d)
     [ -z "$dups" ] || why="$why $n:node-double-booked"
   done
   [ -z "$why" ] && return 0
@@ -305,6 +307,7 @@ loadgen_bg orch --api orch --target "127.0.0.1:$ORCH_PORT" --concurrency 30 --mi
   --duration 5s --ports 1 --id-prefix o-
 sleep "1.$((RANDOM % 10))"
 kill -KILL "$ORCH_PID"
+orch_kills=$((orch_kills + 1))
 wait "$ORCH_PID" 2>/dev/null
 wait "$LOADGEN_PID" 2>/dev/null
 check "sandboxd-o restarts on its port after kill -9" start_orch
@@ -321,6 +324,7 @@ node_state() { [ "$(api GET "$ORCH_PORT" /api/v1/nodes/real | jq -r .node.state)
 running_on_real=$(list_all "$NODE_PORT" /v1/sandboxes | jq '[.items[] | select(.phase == "running")] | length')
 poll_start orch "$ORCH_PORT" "/api/v1/sandboxes?limit=100"
 kill -STOP "$NODE_PID"
+freezes=$((freezes + 1))
 check "frozen node: NotReady" wait_for 15 node_state NotReady
 # Creates while it is frozen go to the hollow nodes, and are answered.
 loadgen_bg frozen --api orch --target "127.0.0.1:$ORCH_PORT" --concurrency 8 --mix create=1 \
@@ -349,6 +353,6 @@ check "nothing leaked on the real node" no_leaks
 fi
 [ -z "${CHAOS_HOLD:-}" ] || { echo "chaos: holding (CHAOS_HOLD) for inspection"; sleep 100000 & wait $!; }
 
-echo "chaos: $killed_total sbxlet kills, 1 containerd kill, 1 sandboxd-o kill, 1 freeze"
+echo "chaos: $killed_total sbxlet kills, $ctd_kills containerd kills, $orch_kills sandboxd-o kills, $freezes freezes"
 echo "chaos: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
